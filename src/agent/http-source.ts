@@ -1,0 +1,190 @@
+/**
+ * CatalogSource over the fetcher's native API (DESIGN.md "Native contract"): `GET /api/v1/files` with ETag/304 and
+ * `?wait=` long-poll, `GET /api/v1/blobs/<sha256>` with Range. Node-only (undici), like the rest of the agent.
+ */
+import { request } from 'undici';
+import type { Dispatcher } from 'undici';
+import { ConfigError, PxeError, describe } from '../core/errors.js';
+import type { Catalog, CatalogEntry } from '../core/records.js';
+import type { CatalogSource } from './source.js';
+
+export interface HttpSourceOptions {
+  readonly baseUrl: string;
+  readonly token?: string;
+  /** Time to response headers (added to the long-poll wait for the catalog). Default 30 s. */
+  readonly headersTimeoutMs?: number;
+  /** Maximum silence between body chunks. Default 60 s. */
+  readonly bodyTimeoutMs?: number;
+  readonly dispatcher?: Dispatcher;
+}
+
+type Response = Dispatcher.ResponseData;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 3;
+
+export function createHttpSource(opts: HttpSourceOptions): CatalogSource {
+  let base: URL;
+  try {
+    base = new URL(opts.baseUrl.endsWith('/') ? opts.baseUrl : `${opts.baseUrl}/`);
+  } catch {
+    throw new ConfigError([`source: ${JSON.stringify(opts.baseUrl)} is not a URL`]);
+  }
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') {
+    throw new ConfigError([`source: ${base.protocol} is not http: or https:`]);
+  }
+  const headersTimeout = opts.headersTimeoutMs ?? 30_000;
+  const bodyTimeout = opts.bodyTimeoutMs ?? 60_000;
+
+  async function get(url: URL, headers: Record<string, string>, extraWaitMs: number, signal?: AbortSignal) {
+    let at = url;
+    for (let hop = 0; ; hop++) {
+      const h: Record<string, string> = { ...headers, 'accept-encoding': 'identity', 'user-agent': 'pxecache-agent' };
+      // The bearer token goes to the fetcher only: a blob may redirect to a presigned S3 URL (Lambda), where a second
+      // credential makes S3 refuse the request and where the token must not leak anyway.
+      if (opts.token !== undefined && at.origin === base.origin) h['authorization'] = `Bearer ${opts.token}`;
+      let res: Response;
+      try {
+        res = await request(at, {
+          method: 'GET',
+          headers: h,
+          signal: signal ?? null,
+          headersTimeout: headersTimeout + extraWaitMs,
+          bodyTimeout,
+          ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
+        });
+      } catch (err) {
+        signal?.throwIfAborted();
+        throw new PxeError('source-unreachable', `[source:http] GET ${show(at)}: ${describe(err)}`, { cause: err });
+      }
+      const location = header(res, 'location');
+      if (!REDIRECTS.has(res.statusCode) || location === undefined) return { res, url: at };
+      await res.body.dump();
+      if (hop >= MAX_REDIRECTS) throw statusError(at, res.statusCode, `more than ${MAX_REDIRECTS} redirects`);
+      at = new URL(location, at);
+    }
+  }
+
+  return {
+    description: `http source ${show(base)}`,
+
+    async catalog(etag, waitSeconds, signal): Promise<Catalog | 'not-modified'> {
+      const url = new URL('api/v1/files', base);
+      const wait = Math.max(0, Math.floor(waitSeconds ?? 0));
+      if (wait > 0) url.searchParams.set('wait', String(wait));
+      const headers: Record<string, string> = { accept: 'application/json' };
+      if (etag) headers['if-none-match'] = etag;
+      const { res, url: final } = await get(url, headers, wait * 1000, signal);
+      if (res.statusCode === 304) {
+        await res.body.dump();
+        return 'not-modified';
+      }
+      if (res.statusCode !== 200) throw statusError(final, res.statusCode, await snippet(res));
+      let body: unknown;
+      try {
+        body = await res.body.json();
+      } catch (err) {
+        throw new PxeError('source-format', `[source:http] GET ${show(final)}: body is not JSON: ${describe(err)}`);
+      }
+      return { etag: header(res, 'etag') ?? '', entries: parseEntries(body, show(final)) };
+    },
+
+    async openBlob(entry, offset, signal): Promise<AsyncIterable<Uint8Array>> {
+      if (!/^[0-9a-f]{64}$/.test(entry.sha256)) {
+        throw new PxeError(
+          'source-format',
+          `[source:http] ${entry.name}: sha256 ${JSON.stringify(entry.sha256)} is not hex`,
+        );
+      }
+      const url = new URL(`api/v1/blobs/${entry.sha256}`, base);
+      const headers: Record<string, string> = { accept: 'application/octet-stream' };
+      if (offset > 0) headers['range'] = `bytes=${offset}-`;
+      const { res, url: final } = await get(url, headers, 0, signal);
+      if (offset > 0 && res.statusCode === 206) {
+        const range = header(res, 'content-range') ?? '';
+        if (!range.startsWith(`bytes ${offset}-`)) {
+          await res.body.dump();
+          throw statusError(final, 206, `Content-Range ${JSON.stringify(range)} does not start at byte ${offset}`);
+        }
+        return chunks(res, 0, final);
+      }
+      // A server that ignores Range sends the whole blob: skipping is safe because the agent hashes every byte.
+      if (res.statusCode === 200) return chunks(res, offset, final);
+      throw statusError(final, res.statusCode, await snippet(res));
+    },
+  };
+}
+
+async function* chunks(res: Response, skip: number, url: URL): AsyncIterable<Uint8Array> {
+  let toSkip = skip;
+  let count = 0;
+  try {
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      count += chunk.byteLength;
+      if (toSkip >= chunk.byteLength) {
+        toSkip -= chunk.byteLength;
+        continue;
+      }
+      yield toSkip > 0 ? chunk.subarray(toSkip) : chunk;
+      toSkip = 0;
+    }
+  } catch (err) {
+    throw new PxeError(
+      'source-read',
+      `[source:http] GET ${show(url)}: body failed after ${count} bytes: ${describe(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+function header(res: Response, name: string): string | undefined {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The start of an error body, for the message: servers explain 401/403/404 there. */
+async function snippet(res: Response): Promise<string> {
+  try {
+    const text = (await res.body.text()).trim().replace(/\s+/g, ' ');
+    return text.length > 200 ? `${text.slice(0, 200)}...` : text;
+  } catch {
+    return '';
+  }
+}
+
+/** The fetcher answered with a status the agent cannot use (401 bad token, 404 unknown blob, 5xx, ...). */
+export class SourceStatusError extends PxeError {
+  readonly url: string;
+  readonly status: number;
+  constructor(url: string, status: number, detail: string) {
+    super('source-status', `[source:http] GET ${url}: ${status}${detail ? ` ${detail}` : ''}`);
+    this.url = url;
+    this.status = status;
+  }
+}
+
+function statusError(url: URL, status: number, detail: string): SourceStatusError {
+  return new SourceStatusError(show(url), status, detail);
+}
+
+/** The URL without credentials or query signatures (presigned S3 URLs carry them in the query). */
+function show(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}${url.search && url.searchParams.has('wait') ? url.search : ''}`;
+}
+
+function parseEntries(body: unknown, where: string): CatalogEntry[] {
+  const entries = (body as { entries?: unknown } | null)?.entries;
+  if (!Array.isArray(entries)) throw new PxeError('source-format', `[source:http] GET ${where}: no "entries" array`);
+  return entries.map((e: unknown, i) => {
+    const o = (e ?? {}) as Record<string, unknown>;
+    const bad = [
+      ...['name', 'version', 'sha256', 'basename', 'url', 'fetchedAt', 'key'].filter((k) => typeof o[k] !== 'string'),
+      ...['generation', 'size'].filter((k) => typeof o[k] !== 'number'),
+      ...(Array.isArray(o['versions']) && o['versions'].every((v) => typeof v === 'string') ? [] : ['versions']),
+    ];
+    if (bad.length)
+      throw new PxeError('source-format', `[source:http] GET ${where}: entries[${i}] bad ${bad.join(', ')}`);
+    return o as unknown as CatalogEntry;
+  });
+}

@@ -1,0 +1,72 @@
+import { resolve } from 'node:path';
+import type { AgentConfig, FetchConfig, ServeConfig } from '../core/config.js';
+import type { Logger } from '../core/ports.js';
+import { startNodeServer } from '../adapters/node.js';
+import { createHttpSource } from '../agent/http-source.js';
+import { createStoreSource } from '../agent/store-source.js';
+import { createAgent } from '../agent/sync.js';
+import { nodeSha256 } from '../runtime/node/hasher.js';
+import { createNodeFetcher } from '../runtime/node/fetcher-deps.js';
+import { openStore } from '../storage/store-url.js';
+import { EXIT_FAILED, EXIT_OK } from './exit.js';
+
+type Out = (line: string) => void;
+
+export async function runServe(config: ServeConfig, logger: Logger): Promise<number> {
+  const server = await startNodeServer(config, logger);
+  await new Promise<void>((resolveSignal) => {
+    process.once('SIGINT', resolveSignal);
+    process.once('SIGTERM', resolveSignal);
+  });
+  logger.info('shutting down');
+  await server.close();
+  return EXIT_OK;
+}
+
+/** One-shot fetch without a server: prints the final status as JSON; exit 0 only when it is ready. */
+export async function runFetch(config: FetchConfig, logger: Logger, out: Out): Promise<number> {
+  const { store } = await openStore(config.store);
+  const { fetcher, close } = createNodeFetcher(store, config, logger);
+  try {
+    const submitted = await fetcher.submit({ prefix: config.prefix, path: config.url });
+    const final = await submitted.done;
+    out(JSON.stringify(final, null, 2));
+    return final.state === 'ready' || final.state === 'nfs-noop' ? EXIT_OK : EXIT_FAILED;
+  } finally {
+    await close();
+  }
+}
+
+export async function runAgent(config: AgentConfig, logger: Logger, out: Out): Promise<number> {
+  const root = resolve(config['tftp-root']);
+  const stateDir = resolve(config['state-dir'] ?? `${root}.state`);
+  const source = /^https?:\/\//.test(config.source)
+    ? createHttpSource({ baseUrl: config.source, ...(config.token ? { token: config.token } : {}) })
+    : await storeSource(config.source);
+  const agent = createAgent({ source, root, stateDir, hasher: nodeSha256, logger });
+  await agent.start();
+  if (config.once) {
+    const report = await agent.syncOnce();
+    for (const n of report.names)
+      out(
+        `${n.outcome.padEnd(9)} ${n.name}${n.version ? ` ${n.version}` : ''}${'message' in n ? `: ${n.message}` : ''}`,
+      );
+    const check = await agent.check();
+    for (const p of check.problems) out(`problem   ${p}`);
+    out(
+      `${check.ok && report.ok ? 'in sync' : 'NOT in sync'}: ${report.names.length} names, ${report.bytesDownloaded} bytes downloaded, ${report.durationMs} ms`,
+    );
+    return check.ok && report.ok ? EXIT_OK : EXIT_FAILED;
+  }
+  const stop = new AbortController();
+  process.once('SIGINT', () => stop.abort());
+  process.once('SIGTERM', () => stop.abort());
+  logger.info('agent running', { source: source.description, root, site: config.site });
+  await agent.run({ intervalMs: config.interval * 1000, waitSeconds: config.wait, signal: stop.signal });
+  return EXIT_OK;
+}
+
+async function storeSource(url: string) {
+  const { store, description } = await openStore(url, 'source');
+  return createStoreSource({ store, description, hasher: nodeSha256, pollMs: 1000 });
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+import { commands, parseConfig, type CommandName } from '../core/config.js';
+import { createNodeLogger } from '../runtime/node/logger.js';
+import { VERSION } from '../runtime/node/version.js';
+import { collectOptions, helpText, optionSpecs } from './args.js';
+import { runAgent, runFetch, runServe } from './commands.js';
+import { EXIT_USAGE, exitCodeOf, messageOf } from './exit.js';
+
+const SUMMARIES: Record<CommandName, string> = {
+  serve: 'Run the fetcher (smart-proxy TFTP routes + native API); --tftp-root also runs an agent in-process.',
+  agent: 'Keep a TFTP root in sync with a fetcher or a store: verified versions, relative links swapped atomically.',
+  fetch: 'Fetch one boot file into a store, without a server; prints the final status as JSON.',
+};
+
+const USAGE = `pxecache ${VERSION}: edge cache for network-boot files
+
+usage:
+  pxecache serve  --port <n> --host <addr> --store <store-url> [--tftp-root <dir>]
+  pxecache agent  --source <http(s)-url | store-url> --tftp-root <dir> [--once] [--site <name>] [--state-dir <dir>]
+  pxecache fetch  --store <store-url> --prefix <p> --url <u>
+  pxecache <command> --help
+
+store URLs: file:<dir> (embedded default), s3://<bucket>/<prefix>`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const print = (line: string) => void process.stdout.write(`${line}\n`);
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    print(USAGE);
+    return command ? 0 : EXIT_USAGE;
+  }
+  if (command === '--version') {
+    print(VERSION);
+    return 0;
+  }
+  if (!(command in commands)) {
+    process.stderr.write(`pxecache: unknown command "${command}"\n\n${USAGE}\n`);
+    return EXIT_USAGE;
+  }
+  const name = command as CommandName;
+  const specs = optionSpecs(commands[name]);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    print(helpText(name, SUMMARIES[name], specs));
+    return 0;
+  }
+  const raw = collectOptions(specs, rest, process.env);
+  if (name === 'serve') {
+    const config = parseConfig('serve', raw);
+    return runServe(config, createNodeLogger({ level: config['log-level'] }));
+  }
+  if (name === 'agent') {
+    const config = parseConfig('agent', raw);
+    return runAgent(config, createNodeLogger({ level: config['log-level'] }), print);
+  }
+  const config = parseConfig('fetch', raw);
+  return runFetch(config, createNodeLogger({ level: config['log-level'] }), print);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`pxecache: ${messageOf(err)}\n`);
+    process.exitCode = exitCodeOf(err);
+  },
+);

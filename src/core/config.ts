@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+/**
+ * Every option of every command, in one table: the CLI derives its flags, `PXECACHE_*` variables and `--help` from
+ * it, and config is validated once, reporting every issue with the option's flag name.
+ */
+
+const seconds = (def: number, what: string) => z.coerce.number().positive().max(86_400).default(def).describe(what);
+const bool = (def: boolean, what: string) =>
+  z
+    .union([z.boolean(), z.enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])])
+    .transform((v) => v === true || v === '1' || v === 'true' || v === 'yes' || v === 'on')
+    .default(def)
+    .describe(what);
+
+const storeUrl = z
+  .string()
+  .regex(/^(file:.+|memory:|s3:\/\/.+)$/, 'must be file:<path>, s3://<bucket>/<prefix> or memory:');
+const storeHelp = 'where versions and the catalog live: file:<dir> (embedded default) or s3://<bucket>/<prefix>';
+
+const upstream = {
+  'verify-tls': bool(true, "verify upstream TLS certificates (smart-proxy's verify_server_cert)"),
+  'connect-timeout': seconds(10, 'upstream connect timeout, seconds'),
+  'headers-timeout': seconds(30, 'upstream response headers timeout, seconds'),
+  'idle-timeout': seconds(60, 'longest pause between two upstream body chunks, seconds'),
+  'max-redirects': z.coerce.number().int().min(0).max(20).default(5).describe('redirects followed per fetch'),
+  'lease-ttl': seconds(30, 'fetch lease lifetime: another instance takes over a fetch whose holder stopped renewing'),
+  'keep-versions': z.coerce.number().int().min(2).max(100).default(3).describe('versions kept per name (>= 2)'),
+  'log-level': z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('log verbosity'),
+};
+
+export const serveSchema = z.object({
+  port: z.coerce.number().int().min(0).max(65_535).default(8000).describe('HTTP port (0 picks a free one)'),
+  host: z.string().min(1).default('127.0.0.1').describe('address to bind'),
+  store: storeUrl.default('file:./pxecache-data/store').describe(storeHelp),
+  'tftp-root': z.string().min(1).optional().describe('also run an agent in-process into this TFTP root'),
+  'state-dir': z.string().min(1).optional().describe('agent state, outside the root (default <tftp-root>.state)'),
+  'server-name': z.string().default('').describe("smart-proxy's tftp_servername, answered on /tftp/serverName"),
+  'agent-interval': seconds(2, 'in-process agent: catalog poll interval, seconds'),
+  ...upstream,
+});
+
+export const agentSchema = z.object({
+  source: z
+    .string()
+    .regex(/^(https?:\/\/.+|file:.+|s3:\/\/.+)$/, 'must be an http(s):// fetcher URL or a store URL')
+    .describe('where to read the catalog: http(s)://<fetcher> or a store URL (file:, s3://)'),
+  'tftp-root': z.string().min(1).describe('the TFTP root to maintain'),
+  once: bool(false, 'sync once and exit: 0 when the root matches the catalog'),
+  site: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and "-"')
+    .default('default')
+    .describe('site name reported to the fetcher'),
+  'state-dir': z.string().min(1).optional().describe('agent state, outside the root (default <tftp-root>.state)'),
+  interval: seconds(2, 'catalog poll interval, seconds'),
+  wait: z.coerce.number().int().min(0).max(300).default(30).describe('long-poll wait per catalog request, seconds'),
+  token: z.string().optional().describe('bearer token sent to an http(s) source'),
+  'log-level': upstream['log-level'],
+});
+
+export const fetchSchema = z.object({
+  store: storeUrl.default('file:./pxecache-data/store').describe(storeHelp),
+  prefix: z.string().describe('destination prefix, as Foreman sends it (e.g. boot/centos-9-AbCd)'),
+  url: z.string().describe('upstream URL of the boot file'),
+  ...upstream,
+});
+
+export type ServeConfig = Readonly<z.output<typeof serveSchema>>;
+export type AgentConfig = Readonly<z.output<typeof agentSchema>>;
+export type FetchConfig = Readonly<z.output<typeof fetchSchema>>;
+
+export const commands = { serve: serveSchema, agent: agentSchema, fetch: fetchSchema } as const;
+export type CommandName = keyof typeof commands;
+
+/** Validates raw option values (strings from flags or env), reporting every issue at once as `--flag: problem`. */
+export function parseConfig<C extends CommandName>(
+  command: C,
+  raw: Record<string, unknown>,
+): z.output<(typeof commands)[C]> {
+  const result = commands[command].safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((i) => {
+        const key = String(i.path[0] ?? '');
+        const got = raw[key];
+        return `--${key}: ${got === undefined ? 'is required' : i.message}`;
+      }),
+    );
+  }
+  return Object.freeze(result.data) as z.output<(typeof commands)[C]>;
+}
+
+/** `--tftp-root` -> `PXECACHE_TFTP_ROOT` */
+export const envName = (flag: string) => `PXECACHE_${flag.toUpperCase().replace(/-/g, '_')}`;

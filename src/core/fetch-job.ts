@@ -1,0 +1,144 @@
+import { PxeError, PreconditionFailedError, UpstreamError, describe } from './errors.js';
+import { keys } from './object-keys.js';
+import type { Clock, HasherFactory, UpstreamClient } from './ports.js';
+import { latestPointer, publish, type PublishResult } from './pointers.js';
+import { versionOf, type PointerRecord, type StatusRecord, type VersionEntry } from './records.js';
+import { upstreamGet, type Conditional } from './upstream-get.js';
+import type { UrlPolicy } from './url-policy.js';
+import { getJson, putJson, type ObjectStore } from '../storage/object-store.js';
+
+export interface JobDeps {
+  readonly store: ObjectStore;
+  readonly upstream: UpstreamClient;
+  readonly hasher: HasherFactory;
+  readonly clock: Clock;
+  readonly newId: () => string;
+  readonly policy: UrlPolicy;
+  readonly maxRedirects: number;
+  readonly keepVersions: number;
+  readonly userAgent: string;
+}
+
+export interface JobInput {
+  readonly name: string;
+  readonly basename: string;
+  readonly url: URL;
+  readonly startedAt: number;
+  readonly signal?: AbortSignal;
+}
+
+export type JobOutcome =
+  | { readonly kind: 'not-modified'; readonly current: PointerRecord }
+  | { readonly kind: 'unchanged'; readonly current: PointerRecord; readonly conditional: Conditional }
+  | { readonly kind: 'publish'; readonly result: PublishResult; readonly conditional: Conditional };
+
+/**
+ * One revalidation of one name against upstream: conditional GET (validators only when the URL is the one the
+ * published bytes came from), stream -> count -> sha256 -> store, verify, then publish with a create-only pointer
+ * write. A failure throws and leaves the published pointer untouched; partial bytes are never published and never
+ * resumed (a changed upstream always starts a fresh version).
+ */
+export async function runFetchJob(deps: JobDeps, input: JobInput, status: StatusRecord | null): Promise<JobOutcome> {
+  const current = await latestPointer(deps.store, input.name);
+  const conditional = validatorsFor(input.url.href, current, status);
+  const { response } = await upstreamGet(deps.upstream, input.url, conditional, {
+    maxRedirects: deps.maxRedirects,
+    policy: deps.policy,
+    userAgent: deps.userAgent,
+    ...(input.signal ? { signal: input.signal } : {}),
+  });
+  if (response.status === 304 && conditional && current) {
+    await response.discard();
+    return { kind: 'not-modified', current };
+  }
+  if (response.status !== 200) {
+    await response.discard();
+    throw new UpstreamError('upstream-status', input.url.href, `HTTP ${response.status}`, { status: response.status });
+  }
+  const validators: Conditional = {
+    etag: response.header('etag') ?? null,
+    lastModified: response.header('last-modified') ?? null,
+  };
+  const declared = parseContentLength(response.header('content-length'));
+  const dataKey = keys.data(deps.newId());
+  const hash = deps.hasher();
+  let size = 0;
+  async function* counted(): AsyncIterable<Uint8Array> {
+    for await (const chunk of response.body) {
+      size += chunk.byteLength;
+      if (declared !== null && size > declared)
+        throw new UpstreamError('truncated', input.url.href, `body longer than Content-Length ${declared}`);
+      hash.update(chunk);
+      yield chunk;
+    }
+    if (declared !== null && size !== declared)
+      throw new UpstreamError('truncated', input.url.href, `body ended after ${size} of ${declared} bytes`);
+  }
+  try {
+    await deps.store.put(dataKey, counted());
+  } catch (err) {
+    if (err instanceof PxeError) throw err;
+    throw new UpstreamError('reset', input.url.href, `body read failed after ${size} bytes: ${describe(err)}`, {
+      cause: err,
+    });
+  }
+  const sha256 = hash.digest();
+  if (current && current.sha256 === sha256) {
+    await deps.store.delete(dataKey);
+    return { kind: 'unchanged', current, conditional: validators };
+  }
+  const key = await indexBlob(deps.store, sha256, size, dataKey);
+  const entry: VersionEntry = {
+    version: versionOf(sha256),
+    sha256,
+    size,
+    url: input.url.href,
+    fetchedAt: new Date(deps.clock.now()).toISOString(),
+    basename: input.basename,
+    key,
+  };
+  const result = await publish(deps.store, {
+    name: input.name,
+    entry,
+    etag: validators.etag,
+    lastModified: validators.lastModified,
+    startedAt: input.startedAt,
+    keep: deps.keepVersions,
+  });
+  return { kind: 'publish', result, conditional: validators };
+}
+
+/** Index the bytes by hash (create-only); when the same bytes were stored before, keep those and drop ours. */
+async function indexBlob(store: ObjectStore, sha256: string, size: number, dataKey: string): Promise<string> {
+  const record = { sha256, size, key: dataKey };
+  try {
+    await putJson(store, keys.blob(sha256), record, { ifNoneMatch: '*' });
+    return dataKey;
+  } catch (err) {
+    if (!(err instanceof PreconditionFailedError)) throw err;
+  }
+  const existing = await getJson<typeof record>(store, keys.blob(sha256));
+  const meta = existing ? await store.head(existing.key) : null;
+  if (existing && meta && meta.size === size) {
+    await store.delete(dataKey);
+    return existing.key;
+  }
+  // An index pointing at missing or wrong-sized bytes (a crash or an operator's rm): repair it with ours.
+  await putJson(store, keys.blob(sha256), record);
+  return dataKey;
+}
+
+function validatorsFor(url: string, current: PointerRecord | null, status: StatusRecord | null): Conditional | null {
+  if (!current) return null;
+  const seen = status?.upstream;
+  if (seen && seen.url === url && seen.sha256 === current.sha256 && (seen.etag || seen.lastModified))
+    return { etag: seen.etag, lastModified: seen.lastModified };
+  if (current.url === url && (current.etag || current.lastModified))
+    return { etag: current.etag, lastModified: current.lastModified };
+  return null;
+}
+
+function parseContentLength(value: string | undefined): number | null {
+  if (value === undefined || !/^\d+$/.test(value.trim())) return null;
+  return Number(value.trim());
+}

@@ -1,0 +1,302 @@
+import { ConflictError, PxeError, describe } from './errors.js';
+import { runFetchJob, type JobDeps, type JobOutcome } from './fetch-job.js';
+import {
+  acquireLease,
+  closeLease,
+  leaseEnded,
+  releaseLease,
+  renewLease,
+  type Lease,
+  type LeaseOptions,
+} from './leases.js';
+import { keys } from './object-keys.js';
+import { bootFileName, parentNames, validateName } from './naming.js';
+import type { Logger } from './ports.js';
+import { sleep } from './ports.js';
+import type { ErrorInfo, FileStatus, StatusRecord } from './records.js';
+import { readStatus } from './status.js';
+import { parseUpstreamUrl } from './url-policy.js';
+import { getJson, putJson } from '../storage/object-store.js';
+
+export interface FetcherDeps extends JobDeps {
+  readonly logger: Logger;
+  /** Identifies this process in leases (host:pid:random on Node). */
+  readonly instanceId: string;
+  readonly leaseTtlMs: number;
+  /** How often a follower in another process looks at the lease it waits on. */
+  readonly followPollMs: number;
+}
+
+export type FetchRequest =
+  { readonly prefix: string; readonly path: string } | { readonly name: string; readonly url: string };
+
+export interface Submitted {
+  /** Status once the job is accepted: its lease is held (or joined) and its `fetching` record exists. */
+  readonly accepted: FileStatus;
+  /** Settles with the final status; never rejects (failures are a `failed` status). */
+  readonly done: Promise<FileStatus>;
+}
+
+export interface Fetcher {
+  /** Validates (throws InputError/ConflictError, changing nothing), then starts or joins the fetch. */
+  submit(request: FetchRequest): Promise<Submitted>;
+  status(name: string): Promise<FileStatus | null>;
+  /** Resolves when any job of this process publishes (catalog long-poll wake-up). */
+  nextPublish(signal?: AbortSignal): Promise<void>;
+}
+
+export function createFetcher(deps: FetcherDeps): Fetcher {
+  const running = new Map<string, Promise<Submitted>>();
+  const leaseOpts: LeaseOptions = {
+    store: deps.store,
+    clock: deps.clock,
+    ttlMs: deps.leaseTtlMs,
+    owner: deps.instanceId,
+  };
+  let publishWaiters: (() => void)[] = [];
+
+  function resolveTarget(request: FetchRequest) {
+    if ('prefix' in request) {
+      const { url, kind } = parseUpstreamUrl(request.path, 'path', deps.policy);
+      const { name, basename } = bootFileName(request.prefix, request.path);
+      return { name, basename, url, kind };
+    }
+    validateName(request.name, 'name');
+    const { url, kind } = parseUpstreamUrl(request.url, 'url', deps.policy);
+    const basename = request.name.slice(request.name.lastIndexOf('/') + 1);
+    return { name: request.name, basename, url, kind };
+  }
+
+  async function checkDirectoryCollision(name: string) {
+    for (const parent of parentNames(name)) {
+      if (await deps.store.head(keys.head(parent)))
+        throw new ConflictError('prefix', `"${parent}" is a published file, so "${name}" cannot be created under it`);
+    }
+    const nested = await deps.store.list(keys.headsUnder(name), { limit: 1 });
+    const first = nested.keys[0];
+    if (first)
+      throw new ConflictError('prefix', `"${name}" is a directory of the published file "${keys.nameFromHead(first)}"`);
+  }
+
+  async function writeStatus(record: StatusRecord) {
+    await putJson(deps.store, keys.status(record.name), record);
+  }
+
+  async function submit(request: FetchRequest): Promise<Submitted> {
+    const target = resolveTarget(request);
+    await checkDirectoryCollision(target.name);
+    const jobKey = `${target.name}\u0000${target.url.href}`;
+    // Checked and set with no await in between: concurrent callers in this process share one promise.
+    const joined = running.get(jobKey);
+    if (joined) return joined;
+    const started = start(target, request, jobKey);
+    running.set(jobKey, started);
+    const forget = () => {
+      if (running.get(jobKey) === started) running.delete(jobKey);
+    };
+    started.then((s) => s.done.finally(forget), forget);
+    return started;
+  }
+
+  async function start(
+    target: ReturnType<typeof resolveTarget>,
+    request: FetchRequest,
+    jobKey: string,
+  ): Promise<Submitted> {
+    const previous = await getJson<StatusRecord>(deps.store, keys.status(target.name));
+    const now = deps.clock.now();
+    if (target.kind === 'nfs') {
+      // smart-proxy records nfs media as a no-op: the installer mounts them, nothing is downloaded.
+      const checkedAt = new Date(now).toISOString();
+      await writeStatus(baseStatus(target.name, target.url.href, 'nfs-noop', deps.newId(), now, checkedAt, previous));
+      const status = await mustStatus(target.name);
+      return { accepted: status, done: Promise.resolve(status) };
+    }
+    const jobId = deps.newId();
+    const urlHash = hashUrl(deps, target.url.href);
+    const acquired = await acquireLease(leaseOpts, target.name, urlHash, target.url.href, jobId);
+    if (acquired.kind === 'follower') {
+      // The holder may not have written its `fetching` record yet (it takes the lease first): answer for it.
+      const known = await readStatus(deps.store, deps.clock, target.name);
+      const accepted: FileStatus = {
+        ...(known ?? unknownStatus(target.name, target.url.href)),
+        state: 'fetching',
+        error: null,
+      };
+      return { accepted, done: settled(target, follow(acquired.lease, request)) };
+    }
+    const checkedAt = previous?.checkedAt ?? null;
+    await writeStatus(baseStatus(target.name, target.url.href, 'fetching', jobId, now, checkedAt, previous));
+    const accepted = await mustStatus(target.name);
+    return {
+      accepted,
+      done: settled(target, lead(acquired.lease, { ...target, startedAt: now, jobId, jobKey }, previous)),
+    };
+  }
+
+  async function lead(
+    lease: Lease,
+    job: { name: string; basename: string; url: URL; startedAt: number; jobId: string; jobKey: string },
+    previous: StatusRecord | null,
+  ): Promise<FileStatus> {
+    const renew = setInterval(
+      () => {
+        renewLease(leaseOpts, lease).catch((err: unknown) =>
+          deps.logger.warn('lease renewal failed', { err: describe(err) }),
+        );
+      },
+      Math.max(100, deps.leaseTtlMs / 3),
+    );
+    const log = { name: job.name, url: job.url.href, jobId: job.jobId };
+    deps.logger.info('fetch started', log);
+    let outcome: JobOutcome | null = null;
+    let error: ErrorInfo | null = null;
+    try {
+      outcome = await runFetchJob(deps, job, previous);
+    } catch (err) {
+      error = errorInfo(err);
+      deps.logger.warn('fetch failed', { ...log, code: error.code, error: error.message });
+    } finally {
+      clearInterval(renew);
+    }
+    // Upstream has answered: from now on a new caller must revalidate again rather than join this job, so the job
+    // leaves the in-process table and its lease says "closing" (still live for status, no longer joinable).
+    running.delete(job.jobKey);
+    await closeLease(leaseOpts, lease).catch((err: unknown) =>
+      deps.logger.warn('lease close failed', { ...log, err: describe(err) }),
+    );
+    try {
+      await finish(job, previous, outcome, error);
+    } finally {
+      await releaseLease(deps.store, lease).catch((err: unknown) =>
+        deps.logger.warn('lease release failed; it will expire', { ...log, err: describe(err) }),
+      );
+    }
+    if (outcome?.kind === 'publish' && outcome.result.kind === 'published') {
+      deps.logger.info('published', {
+        ...log,
+        version: outcome.result.record.version,
+        generation: outcome.result.record.generation,
+      });
+      const waiters = publishWaiters;
+      publishWaiters = [];
+      for (const wake of waiters) wake();
+    }
+    return mustStatus(job.name);
+  }
+
+  async function finish(
+    job: { name: string; url: URL; startedAt: number; jobId: string },
+    previous: StatusRecord | null,
+    outcome: JobOutcome | null,
+    error: ErrorInfo | null,
+  ) {
+    const now = new Date(deps.clock.now()).toISOString();
+    const latest = await getJson<StatusRecord>(deps.store, keys.status(job.name));
+    // Another job (a newer URL for this name) took over the status meanwhile: its record wins.
+    if (latest && latest.jobId !== job.jobId && latest.startedAt > job.startedAt) return;
+    const base = baseStatus(
+      job.name,
+      job.url.href,
+      error ? 'failed' : 'ready',
+      job.jobId,
+      job.startedAt,
+      now,
+      previous,
+    );
+    if (error || !outcome) {
+      await writeStatus({ ...base, checkedAt: previous?.checkedAt ?? null, error });
+      return;
+    }
+    const sha256 = outcome.kind === 'publish' ? outcome.result.record.sha256 : outcome.current.sha256;
+    const upstream =
+      outcome.kind === 'not-modified'
+        ? (previous?.upstream ?? null)
+        : { url: job.url.href, sha256, etag: outcome.conditional.etag, lastModified: outcome.conditional.lastModified };
+    await writeStatus({ ...base, upstream });
+  }
+
+  /** Wait for a job held by another process; take over if its holder dies (the lease expires). */
+  async function follow(lease: Lease, request: FetchRequest): Promise<FileStatus> {
+    for (;;) {
+      await sleep(deps.followPollMs);
+      if (!(await leaseEnded(deps.store, deps.clock, lease))) continue;
+      const record = await getJson<{ jobId: string; expiresAt: number }>(deps.store, lease.key);
+      if (record && record.expiresAt <= deps.clock.now()) {
+        deps.logger.warn('lease holder stopped renewing; taking over', { lease: lease.key });
+        // Straight to start(): this follower is itself the running entry for the job key.
+        const target = resolveTarget(request);
+        const again = await start(target, request, `${target.name}\u0000${target.url.href}`);
+        return again.done;
+      }
+      return mustStatus(resolveTarget(request).name);
+    }
+  }
+
+  /** `done` never rejects: a failure of the bookkeeping itself (store down) is still a `failed` status. */
+  function settled(target: { name: string; url: URL }, job: Promise<FileStatus>): Promise<FileStatus> {
+    return job.catch(async (err: unknown) => {
+      const error = errorInfo(err);
+      deps.logger.error('fetch bookkeeping failed', { name: target.name, ...error });
+      const known = await readStatus(deps.store, deps.clock, target.name).catch(() => null);
+      return { ...(known ?? unknownStatus(target.name, target.url.href)), state: 'failed', error };
+    });
+  }
+
+  async function mustStatus(name: string): Promise<FileStatus> {
+    const status = await readStatus(deps.store, deps.clock, name);
+    if (!status) throw new PxeError('internal', `status of ${name} vanished`);
+    return status;
+  }
+
+  return {
+    submit,
+    status: (name) => readStatus(deps.store, deps.clock, name),
+    nextPublish(signal) {
+      return new Promise((resolve) => {
+        publishWaiters.push(resolve);
+        signal?.addEventListener('abort', () => resolve(), { once: true });
+      });
+    },
+  };
+}
+
+function baseStatus(
+  name: string,
+  url: string,
+  state: StatusRecord['state'],
+  jobId: string,
+  startedAt: number,
+  checkedAt: string | null,
+  previous: StatusRecord | null,
+): StatusRecord {
+  return { name, url, state, jobId, startedAt, checkedAt, error: null, upstream: previous?.upstream ?? null };
+}
+
+function errorInfo(err: unknown): ErrorInfo {
+  return err instanceof PxeError
+    ? { code: err.code, message: err.message }
+    : { code: 'internal', message: describe(err) };
+}
+
+function unknownStatus(name: string, url: string): FileStatus {
+  return {
+    name,
+    url,
+    state: 'failed',
+    version: null,
+    sha256: null,
+    size: null,
+    fetchedAt: null,
+    checkedAt: null,
+    error: null,
+    generation: 0,
+    versions: [],
+  };
+}
+
+function hashUrl(deps: FetcherDeps, url: string): string {
+  const h = deps.hasher();
+  h.update(new TextEncoder().encode(url));
+  return h.digest().slice(0, 16);
+}

@@ -1,0 +1,93 @@
+/** Records persisted in the store and the public shapes derived from them (DESIGN.md "Native contract"). */
+
+export interface VersionEntry {
+  readonly version: string;
+  readonly sha256: string;
+  readonly size: number;
+  readonly url: string;
+  readonly fetchedAt: string;
+  /** URL basename as written in the request; the file name inside `<name>-orig/<version>/` at the edge. */
+  readonly basename: string;
+  /** Store key of the bytes. */
+  readonly key: string;
+}
+
+/** One entry of a name's pointer log; created once (create-only write), never modified. */
+export interface PointerRecord extends VersionEntry {
+  readonly name: string;
+  readonly generation: number;
+  readonly etag: string | null;
+  readonly lastModified: string | null;
+  /** Clock reading when the job that published this started: a job that started earlier never replaces it. */
+  readonly startedAt: number;
+  /** Kept versions, newest first, the current one included. */
+  readonly versions: readonly VersionEntry[];
+}
+
+export type FileState = 'fetching' | 'ready' | 'failed' | 'nfs-noop';
+
+export interface ErrorInfo {
+  readonly code: string;
+  readonly message: string;
+}
+
+/** Validators upstream gave for bytes we hold: used for the next conditional GET. */
+export interface UpstreamValidators {
+  readonly url: string;
+  readonly sha256: string;
+  readonly etag: string | null;
+  readonly lastModified: string | null;
+}
+
+/** Last-writer-wins status of a name, written only by the holder of a fetch lease. */
+export interface StatusRecord {
+  readonly name: string;
+  readonly url: string;
+  readonly state: FileState;
+  readonly jobId: string;
+  readonly startedAt: number;
+  readonly checkedAt: string | null;
+  readonly error: ErrorInfo | null;
+  readonly upstream: UpstreamValidators | null;
+}
+
+/** GET /api/v1/files/<name> */
+export interface FileStatus {
+  readonly name: string;
+  readonly url: string | null;
+  readonly state: FileState;
+  readonly version: string | null;
+  readonly sha256: string | null;
+  readonly size: number | null;
+  readonly fetchedAt: string | null;
+  readonly checkedAt: string | null;
+  readonly error: ErrorInfo | null;
+  readonly generation: number;
+  readonly versions: readonly Omit<VersionEntry, 'key' | 'basename'>[];
+}
+
+/** One published name as agents consume it (GET /api/v1/files). */
+export interface CatalogEntry {
+  readonly name: string;
+  readonly generation: number;
+  readonly version: string;
+  readonly sha256: string;
+  readonly size: number;
+  readonly basename: string;
+  readonly url: string;
+  readonly fetchedAt: string;
+  /** Store key of the bytes, for agents that read the store directly. */
+  readonly key: string;
+  /** Kept versions newest first (the agent keeps the previous one on disk for rollbacks). */
+  readonly versions: readonly string[];
+}
+
+export interface Catalog {
+  readonly etag: string;
+  readonly entries: readonly CatalogEntry[];
+}
+
+/** Versions are content-derived: the same bytes are the same version whatever URL they came from. */
+export function versionOf(sha256: string): string {
+  return sha256.slice(0, 16);
+}

@@ -1,0 +1,47 @@
+import { hasLiveLease } from './leases.js';
+import { keys } from './object-keys.js';
+import { latestPointer } from './pointers.js';
+import type { Clock } from './ports.js';
+import type { FileStatus, StatusRecord } from './records.js';
+import { getJson, type ObjectStore } from '../storage/object-store.js';
+
+/**
+ * The public status of one name: the last-writer-wins status record joined with the pointer log. A `fetching`
+ * record whose lease is gone belongs to a fetcher that died mid-job: reported `failed` (`interrupted`) so that
+ * nobody waits forever, while the published version keeps serving.
+ */
+export async function readStatus(store: ObjectStore, clock: Clock, name: string): Promise<FileStatus | null> {
+  const [record, pointer] = await Promise.all([
+    getJson<StatusRecord>(store, keys.status(name)),
+    latestPointer(store, name),
+  ]);
+  if (!record && !pointer) return null;
+  let state = record?.state ?? 'ready';
+  let error = record?.error ?? null;
+  if (record && state === 'fetching' && !(await hasLiveLease(store, clock, name))) {
+    // The job may have written its result and released its lease between our two reads: look again.
+    const again = await getJson<StatusRecord>(store, keys.status(name));
+    if (again && (again.jobId !== record.jobId || again.state !== 'fetching')) return readStatus(store, clock, name);
+    state = 'failed';
+    error = { code: 'interrupted', message: 'the fetcher handling this download stopped before it finished' };
+  }
+  return {
+    name,
+    url: record?.url ?? pointer?.url ?? null,
+    state,
+    version: pointer?.version ?? null,
+    sha256: pointer?.sha256 ?? null,
+    size: pointer?.size ?? null,
+    fetchedAt: pointer?.fetchedAt ?? null,
+    checkedAt: record?.checkedAt ?? pointer?.fetchedAt ?? null,
+    error: state === 'failed' ? error : null,
+    generation: pointer?.generation ?? 0,
+    versions: (pointer?.versions ?? []).map(({ version, sha256, size, url, fetchedAt }) => ({
+      version,
+      sha256,
+      size,
+      url,
+      fetchedAt,
+    })),
+  };
+}

@@ -1,0 +1,22 @@
+import { Hono } from 'hono';
+import { apiV1Routes } from './api-v1.js';
+import type { AppDeps } from './deps.js';
+import { handleError } from './errors.js';
+import { smartProxyRoutes } from './smart-proxy.js';
+
+export type { AppDeps } from './deps.js';
+
+/** The one Hono app every runtime serves; adapters only build `deps`. */
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+  app.onError(handleError(deps.logger));
+  app.notFound((c) =>
+    c.req.path.startsWith('/api/')
+      ? c.json({ error: { code: 'not-found', message: `no route ${c.req.method} ${c.req.path}` } }, 404)
+      : c.text(`no route ${c.req.method} ${c.req.path}`, 404),
+  );
+  app.get('/healthz', (c) => c.json({ status: 'ok', version: deps.version, store: deps.store.driver }));
+  app.route('/', smartProxyRoutes(deps));
+  app.route('/api/v1', apiV1Routes(deps));
+  return app;
+}

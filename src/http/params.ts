@@ -1,0 +1,36 @@
+import type { Context } from 'hono';
+import { InputError } from '../core/errors.js';
+
+export type Params = Record<string, string | undefined>;
+
+/**
+ * smart-proxy (Sinatra) merges query, form and JSON parameters; Foreman sends form-encoded bodies. Body values win
+ * over query values, as in Sinatra.
+ */
+export async function readParams(c: Context): Promise<Params> {
+  const out: Params = { ...c.req.query() };
+  const type = (c.req.header('content-type') ?? '').toLowerCase();
+  if (type.startsWith('application/json')) {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      throw new InputError('body', 'is not valid JSON');
+    }
+    if (body === null || typeof body !== 'object' || Array.isArray(body))
+      throw new InputError('body', 'must be a JSON object');
+    for (const [k, v] of Object.entries(body))
+      if (typeof v === 'string') out[k] = v;
+      else if (v !== null && v !== undefined) throw new InputError(k, 'must be a string');
+  } else if (type.startsWith('application/x-www-form-urlencoded') || type.startsWith('multipart/form-data')) {
+    const body = await c.req.parseBody();
+    for (const [k, v] of Object.entries(body)) if (typeof v === 'string') out[k] = v;
+  }
+  return out;
+}
+
+export function required(params: Params, field: string): string {
+  const value = params[field];
+  if (value === undefined || value === '') throw new InputError(field, 'is required');
+  return value;
+}

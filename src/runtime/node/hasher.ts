@@ -1,0 +1,10 @@
+import { createHash } from 'node:crypto';
+import type { Hasher, HasherFactory } from '../../core/ports.js';
+
+export const nodeSha256: HasherFactory = (): Hasher => {
+  const h = createHash('sha256');
+  return {
+    update: (chunk) => void h.update(chunk),
+    digest: () => h.digest('hex'),
+  };
+};

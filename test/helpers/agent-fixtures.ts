@@ -1,0 +1,148 @@
+/** Fixtures for agent tests: temp roots, catalog entries from bytes, and an in-memory CatalogSource with faults. */
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, lstat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import type { HasherFactory, Logger } from '../../src/core/ports.js';
+import type { Catalog, CatalogEntry } from '../../src/core/records.js';
+import { versionOf } from '../../src/core/records.js';
+import type { CatalogSource } from '../../src/agent/source.js';
+
+export const nodeHasher: HasherFactory = () => {
+  const h = createHash('sha256');
+  return { update: (c) => void h.update(c), digest: () => h.digest('hex') };
+};
+
+export function sha256(bytes: Uint8Array | string): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export interface TempRoot {
+  readonly base: string;
+  readonly root: string;
+  readonly stateDir: string;
+  /** A sibling of the root that tests plant symlinks to; nothing may ever be written there. */
+  readonly outside: string;
+}
+
+export async function tempRoot(): Promise<TempRoot> {
+  const base = await mkdtemp(join(tmpdir(), 'pxecache-agent-'));
+  const t = {
+    base,
+    root: join(base, 'tftpboot'),
+    stateDir: join(base, 'tftpboot.state'),
+    outside: join(base, 'outside'),
+  };
+  await mkdir(t.root);
+  await mkdir(t.outside);
+  return t;
+}
+
+/** A catalog entry for `content` published under `name`; `previous` are older versions, newest first. */
+export function entryFor(
+  name: string,
+  content: string,
+  previous: readonly string[] = [],
+  basename?: string,
+): CatalogEntry {
+  const sha = sha256(content);
+  const version = versionOf(sha);
+  const file = basename ?? name.split('-').pop() ?? 'file';
+  return {
+    name,
+    generation: previous.length + 1,
+    version,
+    sha256: sha,
+    size: Buffer.byteLength(content),
+    basename: file,
+    url: `http://mirror.example/os/${file}`,
+    fetchedAt: '2024-01-01T00:00:00.000Z',
+    key: `blobs/${sha}`,
+    versions: [version, ...previous],
+  };
+}
+
+export function versionOfContent(content: string): string {
+  return versionOf(sha256(content));
+}
+
+export interface FakeSource extends CatalogSource {
+  publish(entries: readonly CatalogEntry[]): void;
+  /** Bytes served for a sha256 (the wrong ones, to simulate corruption). */
+  blobs: Map<string, Uint8Array>;
+  /** `sha256 -> byte count`: the next read of that blob fails after that many bytes, once. */
+  failAfter: Map<string, number>;
+  readonly opened: { sha256: string; offset: number }[];
+  catalogCalls: number;
+}
+
+export function fakeSource(): FakeSource {
+  let catalog: Catalog = { etag: '"0"', entries: [] };
+  let gen = 0;
+  const src: FakeSource = {
+    description: 'fake',
+    blobs: new Map(),
+    failAfter: new Map(),
+    opened: [],
+    catalogCalls: 0,
+    publish(entries) {
+      catalog = { etag: `"${++gen}"`, entries };
+    },
+    catalog(etag) {
+      src.catalogCalls++;
+      return Promise.resolve(etag === catalog.etag ? 'not-modified' : catalog);
+    },
+    openBlob(entry, offset) {
+      src.opened.push({ sha256: entry.sha256, offset });
+      const bytes = src.blobs.get(entry.sha256);
+      if (!bytes) return Promise.reject(new Error(`no blob ${entry.sha256}`));
+      const failAt = src.failAfter.get(entry.sha256);
+      src.failAfter.delete(entry.sha256);
+      return Promise.resolve(
+        (async function* () {
+          // Small chunks so a failure can land mid-stream.
+          for (let at = offset; at < bytes.byteLength; at += 3) {
+            const end = Math.min(at + 3, bytes.byteLength);
+            if (failAt !== undefined && end > failAt) throw new Error('ECONNRESET simulated');
+            yield bytes.subarray(at, end);
+          }
+        })(),
+      );
+    },
+  };
+  return src;
+}
+
+/** Publishes entries and registers their contents as blobs. */
+export function serve(src: FakeSource, items: readonly [CatalogEntry, string][]): void {
+  for (const [e, content] of items) src.blobs.set(e.sha256, new TextEncoder().encode(content));
+  src.publish(items.map(([e]) => e));
+}
+
+export function memoryLogger(): Logger & { lines: { level: string; msg: string; fields?: unknown }[] } {
+  const lines: { level: string; msg: string; fields?: unknown }[] = [];
+  const at = (level: string) => (msg: string, fields?: unknown) => void lines.push({ level, msg, fields });
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+/** Every path under `dir` (relative, sorted), with `/` after directories and `@` after symlinks; never follows links. */
+export async function tree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(d: string): Promise<void> {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      const rel = relative(dir, p);
+      if (e.isSymbolicLink()) out.push(`${rel}@`);
+      else if (e.isDirectory()) {
+        out.push(`${rel}/`);
+        await walk(p);
+      } else out.push(rel);
+    }
+  }
+  await walk(dir);
+  return out.sort();
+}
+
+export async function inode(path: string): Promise<number> {
+  return (await lstat(path)).ino;
+}

@@ -1,0 +1,156 @@
+/**
+ * The Node wiring of `pxecache serve` built in-process for route tests: a file store in a fresh temp dir (never
+ * `memory:` in integration tests), createNodeFetcher (undici upstream, node:crypto), createApp. Each route test runs
+ * through both transports (STYLE.md "Tests"): `app.request()` and a real @hono/node-server socket on port 0.
+ */
+import { serve } from '@hono/node-server';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Fetcher } from '../../src/core/fetcher.js';
+import { systemClock, type LogFields, type Logger } from '../../src/core/ports.js';
+import { createApp } from '../../src/http/app.js';
+import { createNodeFetcher, type UpstreamSettings } from '../../src/runtime/node/fetcher-deps.js';
+import { nodeSha256 } from '../../src/runtime/node/hasher.js';
+import { VERSION } from '../../src/runtime/node/version.js';
+import { createFileStore } from '../../src/storage/file-store.js';
+import type { ObjectStore } from '../../src/storage/object-store.js';
+
+export type TransportName = 'app.request' | 'socket';
+export const TRANSPORTS: readonly TransportName[] = ['app.request', 'socket'];
+
+export interface HarnessOptions {
+  readonly transport: TransportName;
+  readonly serverName?: string;
+  readonly catalogPollMs?: number;
+  readonly settings?: Partial<UpstreamSettings>;
+  /** Share an existing store directory (a second instance); the creator of the directory removes it. */
+  readonly storeDir?: string;
+  /** Wraps the file store (fault injection, see store-gates.ts). */
+  readonly wrapStore?: (store: ObjectStore) => ObjectStore;
+}
+
+export interface Harness {
+  readonly transport: TransportName;
+  /** The temp dir holding the file store (removed by `close` unless it was given in the options). */
+  readonly storeDir: string;
+  readonly store: ObjectStore;
+  readonly fetcher: Fetcher;
+  readonly logs: { level: string; msg: string; fields?: LogFields }[];
+  /**
+   * Resolves once every fetch submitted so far has finished (its `done` settled). Unlike polling the status, this
+   * cannot stop early on an intermediate state; `close` uses it so no job outlives its store directory.
+   */
+  idle(timeoutMs?: number): Promise<void>;
+  /** One HTTP exchange with the app, through the chosen transport. `path` starts with "/". */
+  request(path: string, init?: RequestInit): Promise<Response>;
+  close(): Promise<void>;
+}
+
+const DEFAULT_SETTINGS: UpstreamSettings = {
+  'verify-tls': true,
+  'connect-timeout': 5,
+  'headers-timeout': 10,
+  'idle-timeout': 10,
+  'max-redirects': 5,
+  'keep-versions': 3,
+  'lease-ttl': 30,
+};
+
+export async function createHarness(opts: HarnessOptions): Promise<Harness> {
+  const ownsDir = opts.storeDir === undefined;
+  const storeDir = opts.storeDir ?? (await mkdtemp(join(tmpdir(), 'pxecache-it-store-')));
+  const fileStore = createFileStore({ root: storeDir });
+  const store = opts.wrapStore ? opts.wrapStore(fileStore) : fileStore;
+  const logs: Harness['logs'] = [];
+  const log =
+    (level: string) =>
+    (msg: string, fields?: LogFields): void =>
+      void logs.push(fields ? { level, msg, fields } : { level, msg });
+  const logger: Logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+  const { fetcher: inner, close: closeUpstream } = createNodeFetcher(
+    store,
+    { ...DEFAULT_SETTINGS, ...opts.settings },
+    logger,
+  );
+  // Observes every submission (behaviour unchanged) so tests can wait for jobs to end instead of guessing.
+  const inflight = new Set<Promise<unknown>>();
+  const fetcher: Fetcher = {
+    ...inner,
+    async submit(request) {
+      const submitted = await inner.submit(request);
+      const done = submitted.done.catch(() => undefined);
+      inflight.add(done);
+      void done.finally(() => inflight.delete(done));
+      return submitted;
+    },
+  };
+  async function idle(timeoutMs = 10_000) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`fetch jobs still running after ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      while (inflight.size > 0) await Promise.race([Promise.allSettled([...inflight]), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  const app = createApp({
+    fetcher,
+    store,
+    hasher: nodeSha256,
+    clock: systemClock,
+    logger,
+    version: VERSION,
+    serverName: opts.serverName ?? '',
+    httpsEnabled: false,
+    catalogPollMs: opts.catalogPollMs ?? 500,
+  });
+
+  let request: Harness['request'];
+  let closeServer = async () => {};
+  if (opts.transport === 'app.request') {
+    request = async (path, init) => app.request(path, init);
+  } else {
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+    const { port } = server.address() as AddressInfo;
+    const base = `http://127.0.0.1:${port}`;
+    request = (path, init) => fetch(base + path, init);
+    closeServer = async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      await closed;
+    };
+  }
+
+  return {
+    transport: opts.transport,
+    storeDir,
+    store,
+    fetcher,
+    logs,
+    idle,
+    request,
+    async close() {
+      await closeServer();
+      await idle().catch(() => undefined);
+      await closeUpstream();
+      if (ownsDir) await rm(storeDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Every path under `dir`, relative and sorted; directories end with "/". Empty when `dir` does not exist. */
+export async function listTree(dir: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOENT') return [];
+    throw err;
+  }
+  return entries.map((e) => join(e.parentPath, e.name).slice(dir.length + 1) + (e.isDirectory() ? '/' : '')).sort();
+}
