@@ -53,17 +53,14 @@ async function fetchBootFile(prefix: string, path: string): Promise<void> {
   expect({ status: res.status, body: await res.text() }).toEqual({ status: 200, body: '' });
 }
 
-/**
- * Polls without pausing (the point is to act the moment `ready` shows) until `name` is ready with `sha`; a transient
- * `interrupted` is tolerated here because the next test is about it. Bounded by `timeoutMs`.
- */
+/** Polls without pausing (the point is to act the moment `ready` shows) until `name` is ready with `sha`. */
 async function pollUntilReady(name: string, sha: string, timeoutMs: number): Promise<FileStatus> {
   const deadline = Date.now() + timeoutMs;
   let last: FileStatus | null = null;
   while (Date.now() < deadline) {
     last = await status(name);
     if (last.state === 'ready' && last.sha256 === sha) return last;
-    if (last.state === 'failed' && last.error?.code !== 'interrupted') {
+    if (last.state === 'failed') {
       throw new Error(`fetch of ${name} failed: ${JSON.stringify(last)}`);
     }
   }

@@ -121,9 +121,8 @@ async function waitReady(name: string, sha: string): Promise<FileStatus & { vers
   return waitFor(`${name} ready with sha256 ${sha}`, async () => {
     const { status, body } = await getJson<FileStatus>(`/api/v1/files/${name}`);
     if (status !== 200) return `HTTP ${status}`;
-    // The `fetching` record exists before the 200, so a final state seen now belongs to this fetch. `interrupted` can
-    // be a false report at the instant a fetch ends (fetch-boot-file-races.test.ts): keep polling, bounded.
-    if (body.state === 'failed' && body.error?.code !== 'interrupted') {
+    // The `fetching` record exists before the 200, so a final state seen now belongs to this fetch.
+    if (body.state === 'failed') {
       throw new Error(`fetch of ${name} failed: ${JSON.stringify(body.error)}`);
     }
     if (body.state === 'ready' && body.sha256 !== sha)
