@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
 import { createUpstream, type Upstream } from '../helpers/upstream.js';
+import { fetchBootFile as postFetchBootFile, overHttp } from '../helpers/api.js';
 
 interface FileStatus {
   readonly state: string;
@@ -43,13 +44,9 @@ async function status(name: string): Promise<FileStatus> {
   return (await res.json()) as FileStatus;
 }
 
+/** Foreman's call, as ProxyAPI::TFTP sends it: a form POST; smart-proxy answers 200 with an empty body. */
 async function fetchBootFile(prefix: string, path: string): Promise<void> {
-  const res = await fetch(`${serve.url}/tftp/fetch_boot_file`, {
-    method: 'POST',
-    headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ prefix, path }).toString(),
-    signal: AbortSignal.timeout(10_000),
-  });
+  const res = await postFetchBootFile(overHttp(serve.url), { prefix, path });
   expect({ status: res.status, body: await res.text() }).toEqual({ status: 200, body: '' });
 }
 

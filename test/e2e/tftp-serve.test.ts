@@ -15,6 +15,7 @@ import { startServeProcess, type ServeProcess } from '../helpers/serve-process.j
 import { assertTftpTools, startTftpd, tftpFetch, type Tftpd } from '../helpers/tftp.js';
 import { startReaders } from '../helpers/tftp-readers.js';
 import { createUpstream, type Upstream } from '../helpers/upstream.js';
+import { fetchBootFile as postFetchBootFile, overHttp } from '../helpers/api.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const KiB = 1024;
@@ -108,12 +109,7 @@ async function getJson<T>(path: string): Promise<{ status: number; body: T }> {
 
 /** Foreman's call, as ProxyAPI::TFTP sends it: a form POST; smart-proxy answers 200 with an empty body. */
 async function fetchBootFile(prefix: string, path: string): Promise<void> {
-  const res = await fetch(`${serve.url}/tftp/fetch_boot_file`, {
-    method: 'POST',
-    headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ prefix, path }).toString(),
-    signal: AbortSignal.timeout(10_000),
-  });
+  const res = await postFetchBootFile(overHttp(serve.url), { prefix, path });
   expect({ status: res.status, body: await res.text() }).toEqual({ status: 200, body: '' });
 }
 
