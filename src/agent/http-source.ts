@@ -1,11 +1,12 @@
 /**
- * CatalogSource over the fetcher's native API (DESIGN.md "Native contract"): `GET /api/v1/files` with ETag/304 and
- * `?wait=` long-poll, `GET /api/v1/blobs/<sha256>` with Range. Node-only (undici), like the rest of the agent.
+ * CatalogSource over the fetcher's native API (DESIGN.md "Native contract"): `GET /api/v1/files` and
+ * `GET /api/v1/sites/<site>/configs` with ETag/304 and `?wait=` long-poll, `GET /api/v1/blobs/<sha256>` with Range.
+ * Node-only (undici), like the rest of the agent.
  */
 import { request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { ConfigError, PxeError, describe } from '../core/errors.js';
-import type { Catalog, CatalogEntry } from '../core/records.js';
+import type { Catalog, CatalogEntry, ConfigCatalog, ConfigEntry } from '../core/records.js';
 import type { CatalogSource } from './source.js';
 
 export interface HttpSourceOptions {
@@ -64,36 +65,55 @@ export function createHttpSource(opts: HttpSourceOptions): CatalogSource {
     }
   }
 
+  /** A JSON document with ETag/304 and `?wait=` long-poll (the files catalog and the config catalogs alike). */
+  async function getDoc(
+    url: URL,
+    etag: string | null,
+    waitSeconds: number | undefined,
+    signal: AbortSignal | undefined,
+    explain: (status: number, detail: string) => string = (_, detail) => detail,
+  ): Promise<{ etag: string; body: unknown; where: string } | 'not-modified'> {
+    const wait = Math.max(0, Math.floor(waitSeconds ?? 0));
+    if (wait > 0) url.searchParams.set('wait', String(wait));
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (etag) headers['if-none-match'] = etag;
+    const { res, url: final } = await get(url, headers, wait * 1000, signal);
+    if (res.statusCode === 304) {
+      await res.body.dump();
+      return 'not-modified';
+    }
+    if (res.statusCode !== 200) throw statusError(final, res.statusCode, explain(res.statusCode, await snippet(res)));
+    let body: unknown;
+    try {
+      body = await res.body.json();
+    } catch (err) {
+      throw new PxeError('source-format', `[source:http] GET ${show(final)}: body is not JSON: ${describe(err)}`);
+    }
+    return { etag: header(res, 'etag') ?? '', body, where: show(final) };
+  }
+
   return {
     description: `http source ${show(base)}`,
 
     async catalog(etag, waitSeconds, signal): Promise<Catalog | 'not-modified'> {
-      const url = new URL('api/v1/files', base);
-      const wait = Math.max(0, Math.floor(waitSeconds ?? 0));
-      if (wait > 0) url.searchParams.set('wait', String(wait));
-      const headers: Record<string, string> = { accept: 'application/json' };
-      if (etag) headers['if-none-match'] = etag;
-      const { res, url: final } = await get(url, headers, wait * 1000, signal);
-      if (res.statusCode === 304) {
-        await res.body.dump();
-        return 'not-modified';
-      }
-      if (res.statusCode !== 200) throw statusError(final, res.statusCode, await snippet(res));
-      let body: unknown;
-      try {
-        body = await res.body.json();
-      } catch (err) {
-        throw new PxeError('source-format', `[source:http] GET ${show(final)}: body is not JSON: ${describe(err)}`);
-      }
-      return { etag: header(res, 'etag') ?? '', entries: parseEntries(body, show(final)) };
+      const got = await getDoc(new URL('api/v1/files', base), etag, waitSeconds, signal);
+      if (got === 'not-modified') return got;
+      return { etag: got.etag, entries: parseEntries(got.body, got.where) };
+    },
+
+    async configs(site, etag, waitSeconds, signal): Promise<ConfigCatalog | 'not-modified'> {
+      const url = new URL(`api/v1/sites/${encodeURIComponent(site)}/configs`, base);
+      const got = await getDoc(url, etag, waitSeconds, signal, (status, detail) =>
+        // The fetcher answers 404 for a site missing from its --sites: say so, not just "404".
+        status === 404 ? `site ${JSON.stringify(site)} is unknown to the fetcher (see its --sites): ${detail}` : detail,
+      );
+      if (got === 'not-modified') return got;
+      return { site, etag: got.etag, entries: parseConfigEntries(got.body, got.where, site) };
     },
 
     async openBlob(entry, offset, signal): Promise<AsyncIterable<Uint8Array>> {
       if (!/^[0-9a-f]{64}$/.test(entry.sha256)) {
-        throw new PxeError(
-          'source-format',
-          `[source:http] ${entry.name}: sha256 ${JSON.stringify(entry.sha256)} is not hex`,
-        );
+        throw new PxeError('source-format', `[source:http] blob sha256 ${JSON.stringify(entry.sha256)} is not hex`);
       }
       const url = new URL(`api/v1/blobs/${entry.sha256}`, base);
       const headers: Record<string, string> = { accept: 'application/octet-stream' };
@@ -186,5 +206,26 @@ function parseEntries(body: unknown, where: string): CatalogEntry[] {
     if (bad.length)
       throw new PxeError('source-format', `[source:http] GET ${where}: entries[${i}] bad ${bad.join(', ')}`);
     return o as unknown as CatalogEntry;
+  });
+}
+
+function parseConfigEntries(body: unknown, where: string, site: string): ConfigEntry[] {
+  const doc = (body ?? {}) as { site?: unknown; entries?: unknown };
+  if (doc.site !== undefined && doc.site !== site) {
+    throw new PxeError('source-format', `[source:http] GET ${where}: answered for site ${JSON.stringify(doc.site)}`);
+  }
+  if (!Array.isArray(doc.entries))
+    throw new PxeError('source-format', `[source:http] GET ${where}: no "entries" array`);
+  return doc.entries.map((e: unknown, i) => {
+    const o = (e ?? {}) as Record<string, unknown>;
+    const bad = [
+      ...['path', 'sha256', 'key', 'updatedAt'].filter((k) => typeof o[k] !== 'string'),
+      ...(typeof o['size'] === 'number' ? [] : ['size']),
+      ...(typeof o['deleted'] === 'boolean' ? [] : ['deleted']),
+    ];
+    if (bad.length)
+      throw new PxeError('source-format', `[source:http] GET ${where}: entries[${i}] bad ${bad.join(', ')}`);
+    const { path, deleted, sha256, size, key, updatedAt } = o as unknown as ConfigEntry;
+    return { path, deleted, sha256, size, key, updatedAt };
   });
 }

@@ -1,10 +1,10 @@
+import { createBootConfigs } from '../core/boot-configs.js';
 import { readCatalog } from '../core/catalog.js';
 import { StorageError } from '../core/errors.js';
 import type { HasherFactory } from '../core/ports.js';
-import { sleep } from '../core/ports.js';
-import type { CatalogEntry } from '../core/records.js';
+import { sleep, systemClock } from '../core/ports.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import type { CatalogSource } from './source.js';
+import type { BlobRef, CatalogSource } from './source.js';
 
 /**
  * An agent reading the store directly (same machine, or read-only credentials to a shared bucket): no fetcher in
@@ -17,26 +17,38 @@ export function createStoreSource(opts: {
   pollMs: number;
   wake?: (signal: AbortSignal) => Promise<void>;
 }): CatalogSource {
+  // Only catalog() is used, which never writes: newId is never called.
+  const configs = createBootConfigs({ store: opts.store, hasher: opts.hasher, clock: systemClock, newId: () => '' });
+
+  async function poll<T extends { etag: string }>(
+    read: () => Promise<T>,
+    etag: string | null,
+    waitSeconds: number,
+    signal: AbortSignal | undefined,
+  ): Promise<T | 'not-modified'> {
+    const deadline = Date.now() + waitSeconds * 1000;
+    for (;;) {
+      const doc = await read();
+      if (doc.etag !== etag) return doc;
+      const left = deadline - Date.now();
+      if (left <= 0 || signal?.aborted) return 'not-modified';
+      const stop = new AbortController();
+      const onAbort = () => stop.abort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      await Promise.race([sleep(Math.min(left, opts.pollMs), stop.signal), opts.wake?.(stop.signal)]);
+      stop.abort();
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
   return {
     description: opts.description,
-    async catalog(etag, waitSeconds = 0, signal) {
-      const deadline = Date.now() + waitSeconds * 1000;
-      for (;;) {
-        const catalog = await readCatalog(opts.store, opts.hasher);
-        if (catalog.etag !== etag) return catalog;
-        const left = deadline - Date.now();
-        if (left <= 0 || signal?.aborted) return 'not-modified';
-        const stop = new AbortController();
-        const onAbort = () => stop.abort();
-        signal?.addEventListener('abort', onAbort, { once: true });
-        await Promise.race([sleep(Math.min(left, opts.pollMs), stop.signal), opts.wake?.(stop.signal)]);
-        stop.abort();
-        signal?.removeEventListener('abort', onAbort);
-      }
-    },
-    async openBlob(entry: CatalogEntry, offset: number) {
-      const object = await opts.store.get(entry.key, offset > 0 ? { offset } : undefined);
-      if (!object) throw new StorageError(opts.store.driver, 'GET', entry.key, 'version bytes missing from the store');
+    catalog: (etag, waitSeconds = 0, signal) =>
+      poll(() => readCatalog(opts.store, opts.hasher), etag, waitSeconds, signal),
+    configs: (site, etag, waitSeconds = 0, signal) => poll(() => configs.catalog(site), etag, waitSeconds, signal),
+    async openBlob(blob: BlobRef, offset: number) {
+      const object = await opts.store.get(blob.key, offset > 0 ? { offset } : undefined);
+      if (!object) throw new StorageError(opts.store.driver, 'GET', blob.key, 'version bytes missing from the store');
       return object.body;
     },
   };

@@ -1,21 +1,21 @@
 /**
- * The edge agent: catalog -> verified version files -> link swaps -> GC. Two phases on purpose: every needed file is
- * downloaded and verified first, then all link renames happen back to back, so the kernel and initrd of one prefix
- * (separate names, DESIGN.md) switch within microseconds of each other instead of a download apart.
+ * The edge agent: one pass polls both catalogs (poll.ts), applies the site's boot configs (configs.ts), then the boot
+ * files (boot-files.ts). Configs go first: they are small, and Foreman writes them before a host build needs the files.
  */
 import { mkdir, realpath, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ConfigError, InputError, describe } from '../core/errors.js';
+import { ConfigError, describe } from '../core/errors.js';
 import type { Clock, HasherFactory, Logger } from '../core/ports.js';
 import { sleep, systemClock } from '../core/ports.js';
-import type { Catalog, CatalogEntry } from '../core/records.js';
-import { classifyLink, ensureVersionFile, pathsOf, prepareLinkSwap } from './activate.js';
-import type { LinkSwap } from './activate.js';
-import { gcName } from './gc.js';
-import type { EntryPaths } from './layout.js';
+import type { Catalog } from '../core/records.js';
+import { DEFAULT_SITE, SITE_NAME } from '../core/sites.js';
+import { applyBootFiles } from './boot-files.js';
+import type { NameOutcome } from './boot-files.js';
+import { createConfigSync } from './configs.js';
+import type { ConfigReport } from './configs.js';
 import { isWithin, tmpName } from './layout.js';
+import { pollCatalogs } from './poll.js';
 import { removeStaleTemps, rootProblems } from './root-check.js';
-import { fsyncDir } from './safe-dirs.js';
 import type { CatalogSource } from './source.js';
 
 export interface AgentOptions {
@@ -23,6 +23,8 @@ export interface AgentOptions {
   readonly root: string;
   /** Outside the root (the CLI defaults it to `<root>.state`): the root holds nothing but the layout. */
   readonly stateDir: string;
+  /** Whose boot configs to materialise (`GET /api/v1/sites/<site>/configs`). Default 'default'. */
+  readonly site?: string;
   readonly hasher: HasherFactory;
   readonly logger: Logger;
   readonly clock?: Clock;
@@ -33,19 +35,21 @@ export interface AgentOptions {
   readonly resumeDelayMs?: number;
 }
 
-export type NameOutcome =
-  | { readonly name: string; readonly outcome: 'unchanged' | 'updated'; readonly version: string }
-  | { readonly name: string; readonly outcome: 'failed'; readonly version: string | null; readonly message: string };
+export type { NameOutcome } from './boot-files.js';
+export type { ConfigNote, ConfigReport } from './configs.js';
 
 export interface SyncReport {
-  /** The catalog had not changed and nothing needed retrying. */
+  /** Neither catalog had changed and nothing needed retrying. */
   readonly notModified: boolean;
+  /** Of the files catalog. */
   readonly etag: string | null;
-  /** No name failed. */
+  /** No name failed and the configs are ok. */
   readonly ok: boolean;
+  /** Empty when only the configs changed. */
   readonly names: readonly NameOutcome[];
   readonly bytesDownloaded: number;
   readonly versionsRemoved: number;
+  readonly configs: ConfigReport;
   readonly durationMs: number;
 }
 
@@ -70,13 +74,17 @@ export function createAgent(opts: AgentOptions): Agent {
   const stateDir = resolve(opts.stateDir);
   const { source, logger } = opts;
   const clock = opts.clock ?? systemClock;
-  const concurrency = Math.max(1, opts.concurrency ?? 4);
+  const site = opts.site ?? DEFAULT_SITE;
+  // The site names a state file: the same rule as --site and --sites keeps it a plain file name.
+  if (!SITE_NAME.test(site))
+    throw new ConfigError([`site: ${JSON.stringify(site)} must be lowercase letters, digits and "-"`]);
   if (isWithin(root, stateDir)) {
     throw new ConfigError([
       `state-dir: ${stateDir} is inside the TFTP root ${root}; it must be outside (e.g. ${root}.state)`,
     ]);
   }
 
+  const configSync = createConfigSync({ root, stateDir, site, source, hasher: opts.hasher, logger });
   let last: { catalog: Catalog; ok: boolean } | null = null;
   let queue: Promise<unknown> = Promise.resolve();
   // One sync at a time: two overlapping passes would race each other's renames and GC.
@@ -95,121 +103,49 @@ export function createAgent(opts: AgentOptions): Agent {
       throw new ConfigError([`state-dir: ${stateDir} resolves to ${realState}, inside the TFTP root ${realRoot}`]);
     }
     const removed = (await removeStaleTemps(root, logger)) + (await removeStaleTemps(stateDir, logger));
-    logger.info('agent: started', { root, stateDir, source: source.description, staleTempsRemoved: removed });
+    logger.info('agent: started', { root, stateDir, site, source: source.description, staleTempsRemoved: removed });
   }
 
   async function sync(waitSeconds: number | undefined, signal?: AbortSignal): Promise<SyncReport> {
     const t0 = clock.now();
-    const got = await source.catalog(last?.catalog.etag ?? null, waitSeconds, signal);
-    // Not modified: nothing to do, unless the last pass left failures worth retrying.
-    if (got === 'not-modified' && (last === null || last.ok)) {
-      const etag = last?.catalog.etag ?? null;
-      return { notModified: true, etag, ok: true, names: [], bytesDownloaded: 0, versionsRemoved: 0, durationMs: 0 };
+    const polled = await pollCatalogs({
+      source,
+      site,
+      filesEtag: last?.catalog.etag ?? null,
+      configsEtag: configSync.etag(),
+      waitSeconds,
+      signal,
+    });
+    // Each catalog is applied when it changed, or when the last pass left failures worth retrying.
+    const filesDue = polled.files !== 'not-modified' || (last !== null && !last.ok);
+    const configsDue = configSync.due(polled.configs);
+    const configs = configsDue ? await configSync.pass(polled.configs, signal) : configSync.unchanged();
+
+    let files: Pick<SyncReport, 'names' | 'bytesDownloaded' | 'versionsRemoved'> = {
+      names: [],
+      bytesDownloaded: 0,
+      versionsRemoved: 0,
+    };
+    if (filesDue) {
+      const catalog = polled.files === 'not-modified' ? (last as { catalog: Catalog }).catalog : polled.files;
+      files = await applyBootFiles({ ...opts, root }, catalog.entries, signal);
+      last = { catalog, ok: files.names.every((n) => n.outcome !== 'failed') };
     }
-    const catalog = got === 'not-modified' ? (last as { catalog: Catalog }).catalog : got;
-    const applied = await apply(catalog.entries, signal);
-    const ok = applied.names.every((n) => n.outcome !== 'failed');
-    last = { catalog, ok };
-    const report: SyncReport = { notModified: false, etag: catalog.etag, ok, ...applied, durationMs: clock.now() - t0 };
+    const notModified = !filesDue && !configsDue;
+    const report: SyncReport = {
+      notModified,
+      etag: last?.catalog.etag ?? null,
+      // Files not due means they were clean last time (or never seen).
+      ok: (last?.ok ?? true) && configs.ok,
+      ...files,
+      configs,
+      durationMs: notModified ? 0 : clock.now() - t0,
+    };
+    if (notModified) return report;
     await writeState(report).catch((err: unknown) =>
       logger.warn('agent: cannot write state', { error: describe(err) }),
     );
     return report;
-  }
-
-  async function apply(entries: readonly CatalogEntry[], signal?: AbortSignal) {
-    const outcomes = new Map<string, NameOutcome>();
-    const fail = (entry: CatalogEntry, err: unknown) => {
-      const message = describe(err);
-      outcomes.set(entry.name, { name: entry.name, outcome: 'failed', version: entry.version ?? null, message });
-      logger.error('agent: name failed', { name: entry.name, version: entry.version, error: message });
-    };
-
-    // Validate everything first: an unsafe or refused name creates nothing at all, not even an -orig/ directory.
-    const planned: { entry: CatalogEntry; paths: EntryPaths }[] = [];
-    for (const entry of entries) {
-      try {
-        if (outcomes.has(entry.name)) throw new InputError('name', `${entry.name} appears twice in the catalog`);
-        const paths = pathsOf(root, entry);
-        await classifyLink(paths);
-        planned.push({ entry, paths });
-        outcomes.set(entry.name, { name: entry.name, outcome: 'unchanged', version: entry.version });
-      } catch (err) {
-        fail(entry, err);
-      }
-    }
-
-    // Phase 1: every version file present and verified. A failure leaves that name's link (and old version) as is.
-    let bytesDownloaded = 0;
-    const ready = new Set<CatalogEntry>();
-    await forEachLimit(planned, concurrency, async ({ entry }) => {
-      try {
-        const r = await ensureVersionFile({
-          root,
-          entry,
-          source,
-          hasher: opts.hasher,
-          logger,
-          ...resumeOpts(),
-          ...sig(signal),
-        });
-        bytesDownloaded += r.downloaded;
-        ready.add(entry);
-        if (!r.reused)
-          logger.info('agent: version downloaded', { name: entry.name, version: entry.version, bytes: r.downloaded });
-      } catch (err) {
-        fail(entry, err);
-      }
-    });
-    signal?.throwIfAborted();
-
-    // Phase 2: temporary links first, then the renames back to back, then one fsync per directory.
-    const swaps: { entry: CatalogEntry; swap: LinkSwap }[] = [];
-    for (const { entry, paths } of planned) {
-      if (!ready.has(entry)) continue;
-      try {
-        swaps.push({ entry, swap: await prepareLinkSwap(root, paths) });
-      } catch (err) {
-        fail(entry, err);
-      }
-    }
-    const changedDirs = new Set<string>();
-    for (const { entry, swap } of swaps) {
-      try {
-        await swap.commit();
-        if (swap.outcome === 'unchanged') continue;
-        changedDirs.add(swap.dir);
-        outcomes.set(entry.name, { name: entry.name, outcome: 'updated', version: entry.version });
-        logger.info('agent: link swapped', { name: entry.name, version: entry.version, was: swap.outcome });
-      } catch (err) {
-        fail(entry, err);
-      }
-    }
-    for (const dir of changedDirs) {
-      await fsyncDir(dir).catch((err: unknown) => logger.warn('agent: fsync failed', { dir, error: describe(err) }));
-    }
-
-    // Phase 3: GC. Its failures are logged, not reported per name: the name itself is serving fine.
-    let versionsRemoved = 0;
-    for (const { entry } of planned) {
-      try {
-        versionsRemoved += (await gcName(root, entry, logger)).length;
-      } catch (err) {
-        logger.warn('agent: gc failed', { name: entry.name, error: describe(err) });
-      }
-    }
-    return {
-      names: entries.map((e) => outcomes.get(e.name)).filter((o) => o !== undefined),
-      bytesDownloaded,
-      versionsRemoved,
-    };
-  }
-
-  function resumeOpts(): { maxResumes?: number; resumeDelayMs?: number } {
-    return {
-      ...(opts.maxResumes !== undefined ? { maxResumes: opts.maxResumes } : {}),
-      ...(opts.resumeDelayMs !== undefined ? { resumeDelayMs: opts.resumeDelayMs } : {}),
-    };
   }
 
   /** Last pass summary for operators and monitoring, written atomically outside the root. */
@@ -240,6 +176,9 @@ export function createAgent(opts: AgentOptions): Agent {
             etag: report.etag,
             updated: count('updated'),
             failed: count('failed'),
+            configsWritten: report.configs.written.length,
+            configsDeleted: report.configs.deleted.length,
+            configsFailed: report.configs.failed.length + (report.configs.error ? 1 : 0),
             bytes: report.bytesDownloaded,
             ms: report.durationMs,
           };
@@ -266,6 +205,7 @@ export function createAgent(opts: AgentOptions): Agent {
     // Only sync() updates `last`: a catalog that check() saw but nobody applied must not look "not modified" later.
     const catalog = got === 'not-modified' && known !== null ? known : (got as Catalog);
     const problems = await rootProblems(root, catalog.entries);
+    problems.push(...(await configSync.check()));
     return { ok: problems.length === 0, problems };
   }
 
@@ -275,16 +215,4 @@ export function createAgent(opts: AgentOptions): Agent {
     run,
     check: () => serial(check),
   };
-}
-
-function sig(signal: AbortSignal | undefined): { signal?: AbortSignal } {
-  return signal ? { signal } : {};
-}
-
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

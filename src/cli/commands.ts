@@ -43,7 +43,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, out: Out): P
   const source = /^https?:\/\//.test(config.source)
     ? createHttpSource({ baseUrl: config.source, ...(config.token ? { token: config.token } : {}) })
     : await storeSource(config.source);
-  const agent = createAgent({ source, root, stateDir, hasher: nodeSha256, logger });
+  const agent = createAgent({ source, root, stateDir, site: config.site, hasher: nodeSha256, logger });
   await agent.start();
   if (config.once) {
     const report = await agent.syncOnce();
@@ -51,6 +51,12 @@ export async function runAgent(config: AgentConfig, logger: Logger, out: Out): P
       out(
         `${n.outcome.padEnd(9)} ${n.name}${n.version ? ` ${n.version}` : ''}${'message' in n ? `: ${n.message}` : ''}`,
       );
+    const cfg = report.configs;
+    for (const path of cfg.written) out(`written   ${path}`);
+    for (const path of cfg.deleted) out(`deleted   ${path}`);
+    for (const note of cfg.kept) out(`kept      ${note.path}: ${note.message}`);
+    for (const note of cfg.failed) out(`failed    ${note.path}: ${note.message}`);
+    if (cfg.error) out(`failed    configs of site ${cfg.site}: ${cfg.error}`);
     const check = await agent.check();
     for (const p of check.problems) out(`problem   ${p}`);
     out(

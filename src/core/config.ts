@@ -36,7 +36,14 @@ export const serveSchema = z.object({
   store: storeUrl.default('file:./pxecache-data/store').describe(storeHelp),
   'tftp-root': z.string().min(1).optional().describe('also run an agent in-process into this TFTP root'),
   'state-dir': z.string().min(1).optional().describe('agent state, outside the root (default <tftp-root>.state)'),
-  'server-name': z.string().default('').describe("smart-proxy's tftp_servername, answered on /tftp/serverName"),
+  'server-name': z
+    .string()
+    .default('')
+    .describe("smart-proxy's tftp_servername of the default site, answered on /tftp/serverName"),
+  sites: z
+    .string()
+    .default('')
+    .describe('more sites, each a virtual smart proxy at /sites/<name>: "east=<tftp server name>,west"'),
   'agent-interval': seconds(2, 'in-process agent: catalog poll interval, seconds'),
   ...upstream,
 });

@@ -2,6 +2,8 @@
  * One error family with stable string codes (undici's pattern). HTTP status and CLI exit codes are mapped from these
  * in exactly one place each (`http/errors.ts`, `cli/exit.ts`).
  */
+import { redactUrl } from './redact.js';
+
 export class PxeError extends Error {
   readonly code: string;
   constructor(code: string, message: string, options?: { cause?: unknown }) {
@@ -40,8 +42,9 @@ export class UpstreamError extends PxeError {
   readonly url: string;
   readonly status: number | undefined;
   constructor(code: string, url: string, message: string, options?: { status?: number; cause?: unknown }) {
-    super(code, `[upstream] GET ${url}: ${message}`, options);
-    this.url = url;
+    const shown = redactUrl(url);
+    super(code, `[upstream] GET ${shown}: ${message}`, options);
+    this.url = shown;
     this.status = options?.status;
   }
 }

@@ -1,11 +1,13 @@
-import { PxeError, PreconditionFailedError, UpstreamError, describe } from './errors.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { indexBlob } from './blobs.js';
+import { redactUrl } from './redact.js';
+import { PxeError, UpstreamError, describe } from './errors.js';
 import { keys } from './object-keys.js';
 import type { Clock, HasherFactory, UpstreamClient } from './ports.js';
 import { latestPointer, publish, type PublishResult } from './pointers.js';
 import { versionOf, type PointerRecord, type StatusRecord, type VersionEntry } from './records.js';
 import { upstreamGet, type Conditional } from './upstream-get.js';
 import type { UrlPolicy } from './url-policy.js';
-import { getJson, putJson, type ObjectStore } from '../storage/object-store.js';
 
 export interface JobDeps {
   readonly store: ObjectStore;
@@ -40,7 +42,7 @@ export type JobOutcome =
  */
 export async function runFetchJob(deps: JobDeps, input: JobInput, status: StatusRecord | null): Promise<JobOutcome> {
   const current = await latestPointer(deps.store, input.name);
-  const conditional = validatorsFor(input.url.href, current, status);
+  const conditional = validatorsFor(redactUrl(input.url), current, status);
   const { response } = await upstreamGet(deps.upstream, input.url, conditional, {
     maxRedirects: deps.maxRedirects,
     policy: deps.policy,
@@ -53,7 +55,9 @@ export async function runFetchJob(deps: JobDeps, input: JobInput, status: Status
   }
   if (response.status !== 200) {
     await response.discard();
-    throw new UpstreamError('upstream-status', input.url.href, `HTTP ${response.status}`, { status: response.status });
+    throw new UpstreamError('upstream-status', input.url.href, `status ${response.status}`, {
+      status: response.status,
+    });
   }
   const validators: Conditional = {
     etag: response.header('etag') ?? null,
@@ -92,7 +96,7 @@ export async function runFetchJob(deps: JobDeps, input: JobInput, status: Status
     version: versionOf(sha256),
     sha256,
     size,
-    url: input.url.href,
+    url: redactUrl(input.url),
     fetchedAt: new Date(deps.clock.now()).toISOString(),
     basename: input.basename,
     key,
@@ -106,26 +110,6 @@ export async function runFetchJob(deps: JobDeps, input: JobInput, status: Status
     keep: deps.keepVersions,
   });
   return { kind: 'publish', result, conditional: validators };
-}
-
-/** Index the bytes by hash (create-only); when the same bytes were stored before, keep those and drop ours. */
-async function indexBlob(store: ObjectStore, sha256: string, size: number, dataKey: string): Promise<string> {
-  const record = { sha256, size, key: dataKey };
-  try {
-    await putJson(store, keys.blob(sha256), record, { ifNoneMatch: '*' });
-    return dataKey;
-  } catch (err) {
-    if (!(err instanceof PreconditionFailedError)) throw err;
-  }
-  const existing = await getJson<typeof record>(store, keys.blob(sha256));
-  const meta = existing ? await store.head(existing.key) : null;
-  if (existing && meta && meta.size === size) {
-    await store.delete(dataKey);
-    return existing.key;
-  }
-  // An index pointing at missing or wrong-sized bytes (a crash or an operator's rm): repair it with ours.
-  await putJson(store, keys.blob(sha256), record);
-  return dataKey;
 }
 
 function validatorsFor(url: string, current: PointerRecord | null, status: StatusRecord | null): Conditional | null {

@@ -1,3 +1,4 @@
+import { createChangeSignal, type ChangeSignal } from './changes.js';
 import { ConflictError, PxeError, describe } from './errors.js';
 import { runFetchJob, type JobDeps, type JobOutcome } from './fetch-job.js';
 import {
@@ -14,6 +15,7 @@ import { bootFileName, parentNames, validateName } from './naming.js';
 import type { Logger } from './ports.js';
 import { sleep } from './ports.js';
 import type { ErrorInfo, FileStatus, StatusRecord } from './records.js';
+import { redactUrl } from './redact.js';
 import { readStatus } from './status.js';
 import { parseUpstreamUrl } from './url-policy.js';
 import { getJson, putJson } from '../storage/object-store.js';
@@ -25,6 +27,8 @@ export interface FetcherDeps extends JobDeps {
   readonly leaseTtlMs: number;
   /** How often a follower in another process looks at the lease it waits on. */
   readonly followPollMs: number;
+  /** Fired on every publication; shared with boot configs so one long-poll wakes for both. */
+  readonly changes?: ChangeSignal;
 }
 
 export type FetchRequest =
@@ -53,7 +57,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     ttlMs: deps.leaseTtlMs,
     owner: deps.instanceId,
   };
-  let publishWaiters: (() => void)[] = [];
+  const changes = deps.changes ?? createChangeSignal();
 
   function resolveTarget(request: FetchRequest) {
     if ('prefix' in request) {
@@ -108,25 +112,27 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     if (target.kind === 'nfs') {
       // smart-proxy records nfs media as a no-op: the installer mounts them, nothing is downloaded.
       const checkedAt = new Date(now).toISOString();
-      await writeStatus(baseStatus(target.name, target.url.href, 'nfs-noop', deps.newId(), now, checkedAt, previous));
+      await writeStatus(
+        baseStatus(target.name, redactUrl(target.url), 'nfs-noop', deps.newId(), now, checkedAt, previous),
+      );
       const status = await mustStatus(target.name);
       return { accepted: status, done: Promise.resolve(status) };
     }
     const jobId = deps.newId();
     const urlHash = hashUrl(deps, target.url.href);
-    const acquired = await acquireLease(leaseOpts, target.name, urlHash, target.url.href, jobId);
+    const acquired = await acquireLease(leaseOpts, target.name, urlHash, redactUrl(target.url), jobId);
     if (acquired.kind === 'follower') {
       // The holder may not have written its `fetching` record yet (it takes the lease first): answer for it.
       const known = await readStatus(deps.store, deps.clock, target.name);
       const accepted: FileStatus = {
-        ...(known ?? unknownStatus(target.name, target.url.href)),
+        ...(known ?? unknownStatus(target.name, redactUrl(target.url))),
         state: 'fetching',
         error: null,
       };
       return { accepted, done: settled(target, follow(acquired.lease, request)) };
     }
     const checkedAt = previous?.checkedAt ?? null;
-    await writeStatus(baseStatus(target.name, target.url.href, 'fetching', jobId, now, checkedAt, previous));
+    await writeStatus(baseStatus(target.name, redactUrl(target.url), 'fetching', jobId, now, checkedAt, previous));
     const accepted = await mustStatus(target.name);
     return {
       accepted,
@@ -147,7 +153,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
       },
       Math.max(100, deps.leaseTtlMs / 3),
     );
-    const log = { name: job.name, url: job.url.href, jobId: job.jobId };
+    const log = { name: job.name, url: redactUrl(job.url), jobId: job.jobId };
     deps.logger.info('fetch started', log);
     let outcome: JobOutcome | null = null;
     let error: ErrorInfo | null = null;
@@ -178,9 +184,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
         version: outcome.result.record.version,
         generation: outcome.result.record.generation,
       });
-      const waiters = publishWaiters;
-      publishWaiters = [];
-      for (const wake of waiters) wake();
+      changes.fire();
     }
     return mustStatus(job.name);
   }
@@ -197,7 +201,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     if (latest && latest.jobId !== job.jobId && latest.startedAt > job.startedAt) return;
     const base = baseStatus(
       job.name,
-      job.url.href,
+      redactUrl(job.url),
       error ? 'failed' : 'ready',
       job.jobId,
       job.startedAt,
@@ -212,7 +216,12 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     const upstream =
       outcome.kind === 'not-modified'
         ? (previous?.upstream ?? null)
-        : { url: job.url.href, sha256, etag: outcome.conditional.etag, lastModified: outcome.conditional.lastModified };
+        : {
+            url: redactUrl(job.url),
+            sha256,
+            etag: outcome.conditional.etag,
+            lastModified: outcome.conditional.lastModified,
+          };
     await writeStatus({ ...base, upstream });
   }
 
@@ -239,7 +248,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
       const error = errorInfo(err);
       deps.logger.error('fetch bookkeeping failed', { name: target.name, ...error });
       const known = await readStatus(deps.store, deps.clock, target.name).catch(() => null);
-      return { ...(known ?? unknownStatus(target.name, target.url.href)), state: 'failed', error };
+      return { ...(known ?? unknownStatus(target.name, redactUrl(target.url))), state: 'failed', error };
     });
   }
 
@@ -252,12 +261,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
   return {
     submit,
     status: (name) => readStatus(deps.store, deps.clock, name),
-    nextPublish(signal) {
-      return new Promise((resolve) => {
-        publishWaiters.push(resolve);
-        signal?.addEventListener('abort', () => resolve(), { once: true });
-      });
-    },
+    nextPublish: (signal) => changes.next(signal),
   };
 }
 

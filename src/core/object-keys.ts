@@ -8,6 +8,7 @@
  *   names/<enc(name)>/ptr/<gen>.json   pointer log, create-only, generation zero-padded
  *   names/<enc(name)>/status.json      last-writer-wins status, written by lease holders
  *   leases/<enc(name)>/<urlhash>/<epoch>.json   fetch leases (cross-process coalescing)
+ *   sites/<site>/cfg/<enc(path)>.json  boot-config record of one site (last writer wins; tombstone on delete)
  */
 
 export const enc = (name: string) => encodeURIComponent(name);
@@ -33,5 +34,7 @@ export const keys = {
   leasePrefix: (name: string, urlHash: string) => `leases/${enc(name)}/${urlHash}/`,
   lease: (name: string, urlHash: string, epoch: number) =>
     `leases/${enc(name)}/${urlHash}/${String(epoch).padStart(EPOCH_WIDTH, '0')}.json`,
+  configsPrefix: (site: string) => `sites/${site}/cfg/`,
+  config: (site: string, path: string) => `sites/${site}/cfg/${enc(path)}.json`,
   epochFromLease: (key: string) => Number(key.slice(key.lastIndexOf('/') + 1, -'.json'.length)),
 };

@@ -91,3 +91,30 @@ export interface Catalog {
 export function versionOf(sha256: string): string {
   return sha256.slice(0, 16);
 }
+
+/** One boot-config file of one site (pxeconfig routes), as the agent consumes it. */
+export interface ConfigEntry {
+  /** Relative path in the TFTP root, smart-proxy's fixed name (e.g. `pxelinux.cfg/01-aa-bb-cc-dd-ee-ff`). */
+  readonly path: string;
+  /** Deleted by Foreman: the agent removes the file if it wrote it. */
+  readonly deleted: boolean;
+  readonly sha256: string;
+  readonly size: number;
+  readonly key: string;
+  readonly updatedAt: string;
+}
+
+/** Last-writer-wins record of one boot-config path, per site. */
+export interface ConfigRecord extends ConfigEntry {
+  readonly site: string;
+  readonly variant: string;
+  readonly mac: string | null;
+  /** What Foreman sent besides the config (bootloader universe: targetos, release, arch, bootfile_suffix). */
+  readonly params: Readonly<Record<string, string>>;
+}
+
+export interface ConfigCatalog {
+  readonly site: string;
+  readonly etag: string;
+  readonly entries: readonly ConfigEntry[];
+}

@@ -9,6 +9,9 @@ export interface UrlPolicy {
 
 export const defaultUrlPolicy: UrlPolicy = { fetchSchemes: ['http:', 'https:'] };
 
+/** Node has raw sockets: ftp:// media too (smart-proxy downloads them with curl). Workers and Lambda keep the default. */
+export const nodeUrlPolicy: UrlPolicy = { fetchSchemes: ['http:', 'https:', 'ftp:'] };
+
 /**
  * Checks an upstream URL given by a caller. smart-proxy accepts http(s) and ftp and treats nfs as a no-op (the medium
  * is mounted, not downloaded); everything else is refused with a message that names the field.

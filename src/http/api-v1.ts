@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { readCatalog } from '../core/catalog.js';
 import { InputError, NotFoundError } from '../core/errors.js';
 import type { FetchRequest } from '../core/fetcher.js';
@@ -16,15 +16,27 @@ const MAX_WAIT_S = 300;
 export function apiV1Routes(deps: AppDeps): Hono {
   const app = new Hono();
 
-  app.get('/files', async (c) => {
+  app.get('/files', (c) => longPoll(c, () => readCatalog(deps.store, deps.hasher)));
+
+  app.get('/sites/:site/configs', (c) => {
+    const site = deps.sites.find((s) => s.name === c.req.param('site'));
+    if (!site)
+      throw new NotFoundError(
+        `no site "${c.req.param('site')}" (configured: ${deps.sites.map((s) => s.name).join(', ')})`,
+      );
+    return longPoll(c, () => deps.configs.catalog(site.name));
+  });
+
+  /** ETag/304 and `?wait=<s>`: hold the request until the document changes (local publish or poll), then answer. */
+  async function longPoll(c: Context, read: () => Promise<{ etag: string }>) {
     const wait = waitSeconds(c.req.query('wait'));
     const known = c.req.header('if-none-match') ?? null;
     const deadline = deps.clock.now() + wait * 1000;
     for (;;) {
-      const catalog = await readCatalog(deps.store, deps.hasher);
-      c.header('ETag', catalog.etag);
+      const doc = await read();
+      c.header('ETag', doc.etag);
       c.header('Cache-Control', 'no-cache');
-      if (catalog.etag !== known) return c.json(catalog);
+      if (doc.etag !== known) return c.json(doc);
       const left = deadline - deps.clock.now();
       if (left <= 0) return c.body(null, 304);
       const wake = new AbortController();
@@ -34,7 +46,7 @@ export function apiV1Routes(deps: AppDeps): Hono {
       ]);
       wake.abort();
     }
-  });
+  }
 
   app.get('/files/*', async (c) => {
     const name = nameFromPath(c.req.path, '/api/v1/files/');

@@ -16,7 +16,9 @@ export function createApp(deps: AppDeps): Hono {
       : c.text(`no route ${c.req.method} ${c.req.path}`, 404),
   );
   app.get('/healthz', (c) => c.json({ status: 'ok', version: deps.version, store: deps.store.driver }));
-  app.route('/', smartProxyRoutes(deps));
+  const [defaultSite] = deps.sites;
+  if (defaultSite) app.route('/', smartProxyRoutes(deps, defaultSite));
+  for (const site of deps.sites) app.route(`/sites/${site.name}`, smartProxyRoutes(deps, site));
   app.route('/api/v1', apiV1Routes(deps));
   return app;
 }

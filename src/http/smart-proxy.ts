@@ -1,12 +1,16 @@
 import { Hono } from 'hono';
+import { redactUrl } from '../core/redact.js';
+import type { Site } from '../core/sites.js';
 import type { AppDeps } from './deps.js';
 import { readParams, required } from './params.js';
+import { pxeconfigRoutes } from './pxeconfig.js';
 
 /**
- * The subset of smart-proxy's TFTP module Foreman calls for boot files (theforeman/smart-proxy modules/tftp/).
- * Foreman's ProxyAPI::TFTP treats any 2xx as success and shows the body of anything else to the user.
+ * smart-proxy's TFTP module as Foreman calls it (theforeman/smart-proxy modules/tftp/), for one site. Foreman's
+ * ProxyAPI::TFTP treats any 2xx as success and shows the body of anything else to the user. Boot files are shared
+ * by every site (content-addressed); boot configs and the server name are the site's own.
  */
-export function smartProxyRoutes(deps: AppDeps): Hono {
+export function smartProxyRoutes(deps: AppDeps, site: Site): Hono {
   const app = new Hono();
 
   app.get('/features', (c) => c.json(['tftp']));
@@ -16,23 +20,29 @@ export function smartProxyRoutes(deps: AppDeps): Hono {
       tftp: {
         http_enabled: true,
         https_enabled: deps.httpsEnabled,
-        settings: { tftp_servername: deps.serverName || null },
+        settings: { tftp_servername: site.serverName || null },
         state: 'running',
-        capabilities: ['fetch_boot_file'],
+        capabilities: [],
       },
     }),
   );
-  app.get('/tftp/serverName', (c) => c.json({ serverName: deps.serverName }));
+  app.get('/tftp/serverName', (c) => c.json({ serverName: site.serverName }));
 
   app.post('/tftp/fetch_boot_file', async (c) => {
     const params = await readParams(c);
     const prefix = required(params, 'prefix');
     const path = required(params, 'path');
     const { accepted } = await deps.fetcher.submit({ prefix, path });
-    deps.logger.info('fetch_boot_file accepted', { name: accepted.name, url: path, state: accepted.state });
+    deps.logger.info('fetch_boot_file accepted', {
+      site: site.name,
+      name: accepted.name,
+      url: redactUrl(path),
+      state: accepted.state,
+    });
     // Empty 200 as smart-proxy answers; the download goes on in the background and its result is in the status API.
     return c.body('', 200);
   });
+  app.route('/tftp', pxeconfigRoutes(deps, site));
 
   return app;
 }

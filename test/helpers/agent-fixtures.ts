@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, lstat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { HasherFactory, Logger } from '../../src/core/ports.js';
-import type { Catalog, CatalogEntry } from '../../src/core/records.js';
+import type { Catalog, CatalogEntry, ConfigCatalog, ConfigEntry } from '../../src/core/records.js';
 import { versionOf } from '../../src/core/records.js';
 import type { CatalogSource } from '../../src/agent/source.js';
 
@@ -68,6 +68,9 @@ export function versionOfContent(content: string): string {
 
 export interface FakeSource extends CatalogSource {
   publish(entries: readonly CatalogEntry[]): void;
+  /** Sets a site's config catalog (a site never published is unknown: configs() rejects, like the fetcher's 404). */
+  publishConfigs(site: string, entries: readonly ConfigEntry[]): void;
+  configCalls: number;
   /** Bytes served for a sha256 (the wrong ones, to simulate corruption). */
   blobs: Map<string, Uint8Array>;
   /** `sha256 -> byte count`: the next read of that blob fails after that many bytes, once. */
@@ -79,14 +82,31 @@ export interface FakeSource extends CatalogSource {
 export function fakeSource(): FakeSource {
   let catalog: Catalog = { etag: '"0"', entries: [] };
   let gen = 0;
+  const sites = new Map<string, ConfigCatalog>([['default', { site: 'default', etag: '"cfg-0"', entries: [] }]]);
   const src: FakeSource = {
     description: 'fake',
     blobs: new Map(),
     failAfter: new Map(),
     opened: [],
     catalogCalls: 0,
+    configCalls: 0,
     publish(entries) {
       catalog = { etag: `"${++gen}"`, entries };
+    },
+    publishConfigs(site, entries) {
+      sites.set(site, { site, etag: `"cfg-${++gen}"`, entries });
+    },
+    async configs(site, etag, waitSeconds = 0, signal) {
+      src.configCalls++;
+      // Long-polls like the fetcher: holds an unchanged catalog until it changes, the wait ends, or the abort.
+      const deadline = Date.now() + waitSeconds * 1000;
+      for (;;) {
+        const got = sites.get(site);
+        if (!got) throw new Error(`404 site ${JSON.stringify(site)} is unknown`);
+        if (etag !== got.etag) return got;
+        if (Date.now() >= deadline || signal?.aborted) return 'not-modified';
+        await new Promise((r) => setTimeout(r, 5));
+      }
     },
     catalog(etag) {
       src.catalogCalls++;
@@ -111,6 +131,28 @@ export function fakeSource(): FakeSource {
     },
   };
   return src;
+}
+
+/** A config catalog entry for `content` at `path` (a tombstone when `deleted`). */
+export function configFor(path: string, content: string, deleted = false): ConfigEntry {
+  const sha = sha256(content);
+  return {
+    path,
+    deleted,
+    sha256: sha,
+    size: Buffer.byteLength(content),
+    key: `data/${sha}`,
+    updatedAt: '2024-01-01T00:00:00.000Z',
+  };
+}
+
+/** Publishes a site's configs and registers their contents as blobs. */
+export function serveConfigs(src: FakeSource, site: string, items: readonly (readonly [ConfigEntry, string])[]): void {
+  for (const [e, content] of items) src.blobs.set(e.sha256, new TextEncoder().encode(content));
+  src.publishConfigs(
+    site,
+    items.map(([e]) => e),
+  );
 }
 
 /** Publishes entries and registers their contents as blobs. */

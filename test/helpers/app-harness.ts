@@ -9,11 +9,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Fetcher } from '../../src/core/fetcher.js';
-import { systemClock, type LogFields, type Logger } from '../../src/core/ports.js';
+import type { LogFields, Logger } from '../../src/core/ports.js';
 import { createApp } from '../../src/http/app.js';
-import { createNodeFetcher, type UpstreamSettings } from '../../src/runtime/node/fetcher-deps.js';
-import { nodeSha256 } from '../../src/runtime/node/hasher.js';
-import { VERSION } from '../../src/runtime/node/version.js';
+import { createNodeAppDeps } from '../../src/runtime/node/app-deps.js';
+import type { UpstreamSettings } from '../../src/runtime/node/fetcher-deps.js';
+import { parseSites } from '../../src/core/sites.js';
 import { createFileStore } from '../../src/storage/file-store.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 
@@ -23,6 +23,8 @@ export const TRANSPORTS: readonly TransportName[] = ['app.request', 'socket'];
 export interface HarnessOptions {
   readonly transport: TransportName;
   readonly serverName?: string;
+  /** `--sites` spec: more virtual smart proxies besides the default site. */
+  readonly sites?: string;
   readonly catalogPollMs?: number;
   readonly settings?: Partial<UpstreamSettings>;
   /** Share an existing store directory (a second instance); the creator of the directory removes it. */
@@ -69,11 +71,14 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
     (msg: string, fields?: LogFields): void =>
       void logs.push(fields ? { level, msg, fields } : { level, msg });
   const logger: Logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
-  const { fetcher: inner, close: closeUpstream } = createNodeFetcher(
+  const { deps, close: closeUpstream } = createNodeAppDeps({
     store,
-    { ...DEFAULT_SETTINGS, ...opts.settings },
+    settings: { ...DEFAULT_SETTINGS, ...opts.settings },
     logger,
-  );
+    sites: parseSites(opts.sites ?? '', opts.serverName ?? ''),
+    catalogPollMs: opts.catalogPollMs ?? 500,
+  });
+  const inner = deps.fetcher;
   // Observes every submission (behaviour unchanged) so tests can wait for jobs to end instead of guessing.
   const inflight = new Set<Promise<unknown>>();
   const fetcher: Fetcher = {
@@ -97,17 +102,7 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
       clearTimeout(timer);
     }
   }
-  const app = createApp({
-    fetcher,
-    store,
-    hasher: nodeSha256,
-    clock: systemClock,
-    logger,
-    version: VERSION,
-    serverName: opts.serverName ?? '',
-    httpsEnabled: false,
-    catalogPollMs: opts.catalogPollMs ?? 500,
-  });
+  const app = createApp({ ...deps, fetcher });
 
   let request: Harness['request'];
   let closeServer = async () => {};

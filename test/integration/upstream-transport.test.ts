@@ -137,3 +137,31 @@ describe('upstream transport', () => {
     expect(status.error?.code).toBe('connect');
   });
 });
+
+describe('credentials in media URLs', () => {
+  it('sends them as Basic auth, like curl, and never shows the password in the status', async () => {
+    const seen: (string | undefined)[] = [];
+    const server = createHttpServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(200, { 'content-length': 5 }).end('hello');
+    });
+    const port = await listen(server);
+    const h = await createHarness({ transport: 'app.request' });
+    try {
+      const submitted = await h.fetcher.submit({
+        prefix: 'boot/t',
+        path: `http://mirror:s%40cret@127.0.0.1:${port}/vmlinuz`,
+      });
+      const status = await submitted.done;
+      expect(status.state).toBe('ready');
+      expect(seen).toEqual([`Basic ${Buffer.from('mirror:s@cret').toString('base64')}`]);
+      const shown = JSON.stringify(await (await h.request('/api/v1/files/boot/t-vmlinuz')).json());
+      expect(shown).not.toContain('cret');
+      expect(shown).toContain('mirror:***@127.0.0.1');
+      expect(JSON.stringify(h.logs)).not.toContain('cret');
+    } finally {
+      await h.close();
+      server.close();
+    }
+  });
+});

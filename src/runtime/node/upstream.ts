@@ -25,12 +25,23 @@ export function createUndiciUpstream(opts: UndiciUpstreamOptions): UpstreamClien
   });
   return {
     async request(req: UpstreamRequest): Promise<UpstreamResponse> {
-      const url = req.url.href;
+      // curl sends credentials written in the URL as Basic auth; undici drops them silently. They go to this hop
+      // only: a redirect target carries its own (the core never copies them across hops).
+      const target = new URL(req.url.href);
+      const headers: Record<string, string> = { ...req.headers };
+      if (target.username || target.password) {
+        const user = decodeURIComponent(target.username);
+        const pass = decodeURIComponent(target.password);
+        headers.authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+        target.username = '';
+        target.password = '';
+      }
+      const url = target.href;
       let res;
       try {
         res = await request(url, {
           method: 'GET',
-          headers: req.headers,
+          headers,
           dispatcher,
           ...(req.signal ? { signal: req.signal } : {}),
           highWaterMark: 1024 * 1024,

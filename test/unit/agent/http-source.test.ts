@@ -2,16 +2,25 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ensureVersionFile } from '../../../src/agent/activate.js';
 import { createHttpSource } from '../../../src/agent/http-source.js';
+import { createAgent } from '../../../src/agent/sync.js';
 import { readAll } from '../../../src/storage/object-store.js';
-import { entryFor, nodeHasher, tempRoot } from '../../helpers/agent-fixtures.js';
+import { configFor, entryFor, memoryLogger, nodeHasher, tempRoot } from '../../helpers/agent-fixtures.js';
 
 const CONTENT = '0123456789'.repeat(1000);
 const entry = entryFor('boot/x-vmlinuz', CONTENT);
 const ETAG = '"cat-1"';
 const TOKEN = 'secret-token';
+const CFG_PATH = 'grub2/grub.cfg-aa:bb:cc:dd:ee:ff';
+// Same bytes as the boot file: configs are content-addressed blobs too, served by the same blob route.
+const config = configFor(CFG_PATH, CONTENT);
+const gone = configFor('pxelinux.cfg/01-aa-bb-cc-dd-ee-ff', 'old', true);
+const CFG_ETAG = '"cfg-1"';
+/** What the configs route answers for site "default" (replaced by tests that need a malformed body). */
+let configsBody: unknown = { site: 'default', etag: CFG_ETAG, entries: [config, gone] };
 
 interface Seen {
   url: string;
@@ -57,6 +66,16 @@ beforeAll(async () => {
       res.writeHead(200, { 'content-type': 'application/json', etag: ETAG });
       return void res.end(JSON.stringify({ entries: [entry] }));
     }
+    if (url.pathname === '/pfx/api/v1/sites/default/configs') {
+      if (req.headers['if-none-match'] === CFG_ETAG) return void res.writeHead(304, { etag: CFG_ETAG }).end();
+      res.writeHead(200, { 'content-type': 'application/json', etag: CFG_ETAG });
+      return void res.end(JSON.stringify(configsBody));
+    }
+    if (/^\/pfx\/api\/v1\/sites\/[^/]+\/configs$/.test(url.pathname)) {
+      // The fetcher's answer for a site missing from its --sites (src/http/api-v1.ts).
+      res.writeHead(404, { 'content-type': 'application/json' });
+      return void res.end(JSON.stringify({ error: 'not-found', message: 'no site "east" (configured: default)' }));
+    }
     if (url.pathname === `/pfx/api/v1/blobs/${entry.sha256}`) return blob(req, res, bytes);
     if (url.pathname === `/pfx/api/v1/blobs/${'f'.repeat(64)}`) {
       return void res.writeHead(302, { location: `${s3Base}/bucket/${entry.sha256}?X-Amz-Signature=abc` }).end();
@@ -73,6 +92,7 @@ afterAll(async () => {
 beforeEach(() => {
   seen = [];
   cutAfter = null;
+  configsBody = { site: 'default', etag: CFG_ETAG, entries: [config, gone] };
 });
 
 describe('http source', () => {
@@ -129,6 +149,58 @@ describe('http source', () => {
       const ranges = seen.map((s) => s.headers.range);
       expect(ranges[0]).toBeUndefined();
       expect(ranges[1]).toMatch(/^bytes=[1-9]\d*-$/);
+    } finally {
+      await rm(t.base, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('http source: config catalogs', () => {
+  const source = () => createHttpSource({ baseUrl: base, token: TOKEN });
+
+  it("reads a site's configs with their ETag, then 304 as not-modified; long-poll passes ?wait=", async () => {
+    expect(await source().configs('default', null)).toEqual({
+      site: 'default',
+      etag: CFG_ETAG,
+      entries: [config, gone],
+    });
+    expect(await source().configs('default', CFG_ETAG, 7)).toBe('not-modified');
+    expect(seen.map((s) => s.url)).toEqual([
+      '/pfx/api/v1/sites/default/configs',
+      '/pfx/api/v1/sites/default/configs?wait=7',
+    ]);
+    expect(seen[0]?.headers.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(seen[1]?.headers['if-none-match']).toBe(CFG_ETAG);
+  });
+
+  it('names the site when the fetcher does not know it (404)', async () => {
+    await expect(source().configs('east', null)).rejects.toThrow(
+      `[source:http] GET ${base}/api/v1/sites/east/configs: 404 site "east" is unknown to the fetcher`,
+    );
+  });
+
+  it('refuses a malformed config catalog', async () => {
+    configsBody = { site: 'default', entries: [{ ...config, deleted: 'no' }] };
+    await expect(source().configs('default', null)).rejects.toThrow(/configs: entries\[0\] bad deleted/);
+    configsBody = { site: 'west', entries: [] };
+    await expect(source().configs('default', null)).rejects.toThrow(/answered for site "west"/);
+  });
+
+  it("lets an agent write the site's configs through the blob route", async () => {
+    const t = await tempRoot();
+    try {
+      const agent = createAgent({
+        source: source(),
+        root: t.root,
+        stateDir: t.stateDir,
+        hasher: nodeHasher,
+        logger: memoryLogger(),
+      });
+      await agent.start();
+      const r = await agent.syncOnce();
+      expect(r.configs).toMatchObject({ ok: true, written: [CFG_PATH], deleted: [] });
+      expect(await readFile(join(t.root, CFG_PATH), 'utf8')).toBe(CONTENT);
+      expect(seen.some((s) => s.url === `/pfx/api/v1/blobs/${config.sha256}`)).toBe(true);
     } finally {
       await rm(t.base, { recursive: true, force: true });
     }

@@ -1,0 +1,44 @@
+import { randomUUID } from 'node:crypto';
+import { createBootConfigs } from '../../core/boot-configs.js';
+import { createChangeSignal } from '../../core/changes.js';
+import type { Logger } from '../../core/ports.js';
+import { systemClock } from '../../core/ports.js';
+import type { Site } from '../../core/sites.js';
+import type { AppDeps } from '../../http/app.js';
+import type { ObjectStore } from '../../storage/object-store.js';
+import { createNodeFetcher, type UpstreamSettings } from './fetcher-deps.js';
+import { nodeSha256 } from './hasher.js';
+import { VERSION } from './version.js';
+
+/** Everything createApp needs, wired with Node capabilities; shared by `serve` and the route tests. */
+export function createNodeAppDeps(opts: {
+  store: ObjectStore;
+  settings: UpstreamSettings;
+  logger: Logger;
+  sites: readonly Site[];
+  httpsEnabled?: boolean;
+  catalogPollMs?: number;
+}): { deps: AppDeps; close(): Promise<void> } {
+  const changes = createChangeSignal();
+  const { fetcher, close } = createNodeFetcher(opts.store, opts.settings, opts.logger, changes);
+  const configs = createBootConfigs({
+    store: opts.store,
+    hasher: nodeSha256,
+    clock: systemClock,
+    newId: randomUUID,
+    changes,
+  });
+  const deps: AppDeps = {
+    fetcher,
+    configs,
+    store: opts.store,
+    hasher: nodeSha256,
+    clock: systemClock,
+    logger: opts.logger,
+    version: VERSION,
+    sites: opts.sites,
+    httpsEnabled: opts.httpsEnabled ?? false,
+    catalogPollMs: opts.catalogPollMs ?? 500,
+  };
+  return { deps, close };
+}
