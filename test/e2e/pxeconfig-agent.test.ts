@@ -62,7 +62,7 @@ describe('pxeconfig routes -> agent -> TFTP root', () => {
       '--agent-interval',
       '0.2',
       '--sites',
-      'east',
+      'east,west',
     ]);
     tftpd = await startTftpd(root);
   });
@@ -115,5 +115,46 @@ describe('pxeconfig routes -> agent -> TFTP root', () => {
     const again = await runAgentOnce(['--source', serve.url, '--site', 'east', '--tftp-root', eastRoot]);
     expect(again.code, again.out).toBe(0);
     expect(await readFile(join(eastRoot, FILE), 'utf8')).toBe('east config\n');
+  });
+
+  // smart-proxy server.rb: every variant's pxeconfig_file and pxe_default, as files on disk at the edge.
+  it('writes every variant under smart-proxy file names, in a root of its own site', async () => {
+    const westRoot = join(dir, 'west-tftpboot');
+    await mkdir(westRoot);
+    const mac = 'AA:BB:CC:DD:EE:FF';
+    for (const variant of ['Syslinux', 'PXELinux', 'PXEGrub', 'PXEGrub2', 'ZTP', 'POAP', 'iPXE'])
+      expect((await post(`/sites/west/tftp/${variant}/${mac}`, { pxeconfig: `${variant} host\n` })).status).toBe(200);
+    for (const variant of ['PXELinux', 'PXEGrub', 'PXEGrub2', 'iPXE'])
+      expect((await post(`/sites/west/tftp/${variant}/create_default`, { menu: `${variant} menu\n` })).status).toBe(
+        200,
+      );
+    const run = await runAgentOnce(['--source', serve.url, '--site', 'west', '--tftp-root', westRoot]);
+    expect(run.code, run.out).toBe(0);
+    const files = (await readdir(westRoot, { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile())
+      .map((e) => join(e.parentPath, e.name).slice(westRoot.length + 1))
+      .sort();
+    expect(files).toEqual(
+      [
+        'grub/01-AA-BB-CC-DD-EE-FF',
+        'grub/efidefault',
+        'grub/menu.lst',
+        'grub/menu.lst.01AABBCCDDEEFF',
+        'grub2/grub.cfg',
+        'grub2/grub.cfg-01-aa-bb-cc-dd-ee-ff',
+        'grub2/grub.cfg-aa:bb:cc:dd:ee:ff',
+        'poap.cfg/AABBCCDDEEFF',
+        'pxelinux.cfg/01-aa-bb-cc-dd-ee-ff',
+        'pxelinux.cfg/01-aa-bb-cc-dd-ee-ff.ipxe',
+        'pxelinux.cfg/default',
+        'pxelinux.cfg/default.ipxe',
+        'ztp.cfg/AABBCCDDEEFF',
+        'ztp.cfg/AABBCCDDEEFF.cfg',
+      ].sort(),
+    );
+    // Syslinux and PXELinux share a file: the later write wins, as on smart-proxy.
+    expect(await readFile(join(westRoot, 'pxelinux.cfg/01-aa-bb-cc-dd-ee-ff'), 'utf8')).toBe('PXELinux host\n');
+    expect(await readFile(join(westRoot, 'grub2/grub.cfg-aa:bb:cc:dd:ee:ff'), 'utf8')).toBe('PXEGrub2 host\n');
+    expect(await readFile(join(westRoot, 'grub/efidefault'), 'utf8')).toBe('PXEGrub menu\n');
   });
 });
