@@ -8,6 +8,11 @@ missing=()
 command -v in.tftpd >/dev/null 2>&1 || missing+=(tftpd-hpa)
 command -v tftp >/dev/null 2>&1 || missing+=(tftp-hpa)
 [ -x /usr/sbin/vsftpd ] || missing+=(vsftpd) # ftp:// tests; /usr/sbin is not on every user's PATH
+# s3:// tests run against a throwaway single-node Ceph RGW (scripts/ceph-rgw.sh); ceph-mgr is not needed for it.
+command -v ceph-mon >/dev/null 2>&1 || missing+=(ceph-mon)
+command -v ceph-osd >/dev/null 2>&1 || missing+=(ceph-osd)
+command -v radosgw >/dev/null 2>&1 || missing+=(radosgw)
+command -v ceph >/dev/null 2>&1 || missing+=(ceph-common)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: need Debian packages ${missing[*]}: run as root or: sudo apt-get install -y ${missing[*]}" >&2
@@ -24,6 +29,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
       systemctl disable --now vsftpd >/dev/null 2>&1 || true
     else
       service vsftpd stop >/dev/null 2>&1 || true
+    fi
+  fi
+  # The ceph packages start no daemon on install (checked without systemd: no ceph process afterwards); the tests
+  # run their own throwaway cluster. Under systemd, keep the units this script installed from starting at boot.
+  if [[ " ${missing[*]} " == *" ceph-mon "* || " ${missing[*]} " == *" radosgw "* ]]; then
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --now ceph.target >/dev/null 2>&1 || true
+    fi
+    if pgrep -x ceph-mon >/dev/null || pgrep -x ceph-osd >/dev/null || pgrep -x radosgw >/dev/null; then
+      echo "setup: warning: a ceph daemon is running after the install; the tests start their own on free ports" >&2
     fi
   fi
 fi
