@@ -52,7 +52,7 @@ export interface ConfigSyncOptions {
 type Applied = Pick<ConfigReport, 'written' | 'deleted' | 'kept' | 'failed' | 'error'>;
 
 export function createConfigSync(opts: ConfigSyncOptions) {
-  const { root, site, logger, hasher, source } = opts;
+  const { root, site, logger, hasher } = opts;
   const stateFile = configStateFile(opts.stateDir, site);
   /** The catalog last applied and whether that pass was clean (failures are retried even when it is unchanged). */
   let last: { catalog: ConfigCatalog | null; ok: boolean } | null = null;
@@ -64,11 +64,6 @@ export function createConfigSync(opts: ConfigSyncOptions) {
     failed: [],
     ...r,
   });
-
-  /** Whether this poll result needs a pass: a change, an error to report, or failures of the last pass to retry. */
-  function due(got: Settled<ConfigCatalog | 'not-modified'>): boolean {
-    return !got.ok || got.value !== 'not-modified' || last?.ok === false;
-  }
 
   function unchanged(): ConfigReport {
     return report({ notModified: true, etag: last?.catalog?.etag ?? null, ok: true, error: null });
@@ -92,16 +87,10 @@ export function createConfigSync(opts: ConfigSyncOptions) {
     return report({ notModified: false, etag: catalog.etag, ok, ...applied });
   }
 
-  /** Problems of the root against the site's current configs, for check(). Never updates `last`. */
-  async function check(): Promise<string[]> {
-    const known = last?.catalog ?? null;
-    try {
-      const got = await source.configs(site, known?.etag ?? null);
-      const catalog = got === 'not-modified' ? known : got;
-      return catalog ? await problems(catalog) : [];
-    } catch (err) {
-      return [`configs of site ${JSON.stringify(site)}: ${describe(err)}`];
-    }
+  /** Problems of the root against the site's current configs (or why they are unknown), for check(). Read-only. */
+  async function check(got: Settled<ConfigCatalog>): Promise<string[]> {
+    if (!got.ok) return [`configs of site ${JSON.stringify(site)}: ${describe(got.error)}`];
+    return problems(got.value);
   }
 
   async function apply(catalog: ConfigCatalog, signal?: AbortSignal): Promise<Applied> {
@@ -234,7 +223,7 @@ export function createConfigSync(opts: ConfigSyncOptions) {
     return out;
   }
 
-  return { stateFile, etag: () => last?.catalog?.etag ?? null, due, unchanged, pass, check };
+  return { stateFile, unchanged, pass, check };
 }
 
 export type ConfigSync = ReturnType<typeof createConfigSync>;

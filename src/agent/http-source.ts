@@ -1,13 +1,13 @@
 /**
- * CatalogSource over the fetcher's native API (DESIGN.md "Native contract"): `GET /api/v1/files` and
- * `GET /api/v1/sites/<site>/configs` with ETag/304 and `?wait=` long-poll, `GET /api/v1/blobs/<sha256>` with Range.
+ * CatalogSource over the fetcher's native API (DESIGN.md "Native contract"): the change feed `GET /api/v1/changes`
+ * (`?since=` cursor, `site=`, 304 and `?wait=` long-poll), `GET /api/v1/blobs/<sha256>` with Range.
  * Node-only (undici), like the rest of the agent.
  */
 import { request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { ConfigError, PxeError, describe } from '../core/errors.js';
-import type { Catalog, CatalogEntry, ConfigCatalog, ConfigEntry } from '../core/records.js';
-import type { CatalogSource } from './source.js';
+import type { CatalogEntry, Changes, ConfigEntry } from '../core/records.js';
+import { UnknownSiteError, type CatalogSource } from './source.js';
 
 export interface HttpSourceOptions {
   readonly baseUrl: string;
@@ -65,50 +65,51 @@ export function createHttpSource(opts: HttpSourceOptions): CatalogSource {
     }
   }
 
-  /** A JSON document with ETag/304 and `?wait=` long-poll (the files catalog and the config catalogs alike). */
+  /** A JSON document with 304 and `?wait=` long-poll. `explain` may turn an error status into a specific error. */
   async function getDoc(
     url: URL,
-    etag: string | null,
     waitSeconds: number | undefined,
     signal: AbortSignal | undefined,
-    explain: (status: number, detail: string) => string = (_, detail) => detail,
-  ): Promise<{ etag: string; body: unknown; where: string } | 'not-modified'> {
+    explain: (status: number, detail: string) => Error | null = () => null,
+  ): Promise<{ body: unknown; where: string } | 'not-modified'> {
     const wait = Math.max(0, Math.floor(waitSeconds ?? 0));
     if (wait > 0) url.searchParams.set('wait', String(wait));
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (etag) headers['if-none-match'] = etag;
     const { res, url: final } = await get(url, headers, wait * 1000, signal);
     if (res.statusCode === 304) {
       await res.body.dump();
       return 'not-modified';
     }
-    if (res.statusCode !== 200) throw statusError(final, res.statusCode, explain(res.statusCode, await snippet(res)));
+    if (res.statusCode !== 200) {
+      const detail = await snippet(res);
+      throw explain(res.statusCode, detail) ?? statusError(final, res.statusCode, detail);
+    }
     let body: unknown;
     try {
       body = await res.body.json();
     } catch (err) {
       throw new PxeError('source-format', `[source:http] GET ${show(final)}: body is not JSON: ${describe(err)}`);
     }
-    return { etag: header(res, 'etag') ?? '', body, where: show(final) };
+    return { body, where: show(final) };
   }
 
   return {
     description: `http source ${show(base)}`,
 
-    async catalog(etag, waitSeconds, signal): Promise<Catalog | 'not-modified'> {
-      const got = await getDoc(new URL('api/v1/files', base), etag, waitSeconds, signal);
-      if (got === 'not-modified') return got;
-      return { etag: got.etag, entries: parseEntries(got.body, got.where) };
-    },
-
-    async configs(site, etag, waitSeconds, signal): Promise<ConfigCatalog | 'not-modified'> {
-      const url = new URL(`api/v1/sites/${encodeURIComponent(site)}/configs`, base);
-      const got = await getDoc(url, etag, waitSeconds, signal, (status, detail) =>
-        // The fetcher answers 404 for a site missing from its --sites: say so, not just "404".
-        status === 404 ? `site ${JSON.stringify(site)} is unknown to the fetcher (see its --sites): ${detail}` : detail,
+    async changes(site, since, waitSeconds, signal): Promise<Changes | 'not-modified'> {
+      const url = new URL('api/v1/changes', base);
+      if (site !== null) url.searchParams.set('site', site);
+      if (since !== null) url.searchParams.set('since', since);
+      const got = await getDoc(url, waitSeconds, signal, (status, detail) =>
+        // The fetcher answers 404 with code unknown-site for a site missing from its --sites.
+        status === 404 && site !== null && detail.includes('"unknown-site"')
+          ? new UnknownSiteError(
+              `[source:http] GET ${show(url)}: site ${JSON.stringify(site)} is unknown to the fetcher (see its --sites): ${detail}`,
+            )
+          : null,
       );
       if (got === 'not-modified') return got;
-      return { site, etag: got.etag, entries: parseConfigEntries(got.body, got.where, site) };
+      return parseChanges(got.body, got.where, site);
     },
 
     async openBlob(entry, offset, signal): Promise<AsyncIterable<Uint8Array>> {
@@ -193,9 +194,23 @@ function show(url: URL): string {
   return `${url.protocol}//${url.host}${url.pathname}${url.search && url.searchParams.has('wait') ? url.search : ''}`;
 }
 
-function parseEntries(body: unknown, where: string): CatalogEntry[] {
-  const entries = (body as { entries?: unknown } | null)?.entries;
-  if (!Array.isArray(entries)) throw new PxeError('source-format', `[source:http] GET ${where}: no "entries" array`);
+function parseChanges(body: unknown, where: string, site: string | null): Changes {
+  const doc = (body ?? {}) as Record<string, unknown>;
+  const fail = (what: string) => new PxeError('source-format', `[source:http] GET ${where}: ${what}`);
+  if (typeof doc['cursor'] !== 'string' || doc['cursor'] === '') throw fail('no "cursor" string');
+  if (typeof doc['complete'] !== 'boolean') throw fail('no "complete" boolean');
+  if ((doc['site'] ?? null) !== site) throw fail(`answered for site ${JSON.stringify(doc['site'])}`);
+  return {
+    cursor: doc['cursor'],
+    complete: doc['complete'],
+    site,
+    files: parseEntries(doc['files'], where),
+    configs: site === null ? [] : parseConfigEntries(doc['configs'], where),
+  };
+}
+
+function parseEntries(entries: unknown, where: string): CatalogEntry[] {
+  if (!Array.isArray(entries)) throw new PxeError('source-format', `[source:http] GET ${where}: no "files" array`);
   return entries.map((e: unknown, i) => {
     const o = (e ?? {}) as Record<string, unknown>;
     const bad = [
@@ -204,19 +219,14 @@ function parseEntries(body: unknown, where: string): CatalogEntry[] {
       ...(Array.isArray(o['versions']) && o['versions'].every((v) => typeof v === 'string') ? [] : ['versions']),
     ];
     if (bad.length)
-      throw new PxeError('source-format', `[source:http] GET ${where}: entries[${i}] bad ${bad.join(', ')}`);
+      throw new PxeError('source-format', `[source:http] GET ${where}: files[${i}] bad ${bad.join(', ')}`);
     return o as unknown as CatalogEntry;
   });
 }
 
-function parseConfigEntries(body: unknown, where: string, site: string): ConfigEntry[] {
-  const doc = (body ?? {}) as { site?: unknown; entries?: unknown };
-  if (doc.site !== undefined && doc.site !== site) {
-    throw new PxeError('source-format', `[source:http] GET ${where}: answered for site ${JSON.stringify(doc.site)}`);
-  }
-  if (!Array.isArray(doc.entries))
-    throw new PxeError('source-format', `[source:http] GET ${where}: no "entries" array`);
-  return doc.entries.map((e: unknown, i) => {
+function parseConfigEntries(entries: unknown, where: string): ConfigEntry[] {
+  if (!Array.isArray(entries)) throw new PxeError('source-format', `[source:http] GET ${where}: no "configs" array`);
+  return entries.map((e: unknown, i) => {
     const o = (e ?? {}) as Record<string, unknown>;
     const bad = [
       ...['path', 'sha256', 'key', 'updatedAt'].filter((k) => typeof o[k] !== 'string'),
@@ -224,7 +234,7 @@ function parseConfigEntries(body: unknown, where: string, site: string): ConfigE
       ...(typeof o['deleted'] === 'boolean' ? [] : ['deleted']),
     ];
     if (bad.length)
-      throw new PxeError('source-format', `[source:http] GET ${where}: entries[${i}] bad ${bad.join(', ')}`);
+      throw new PxeError('source-format', `[source:http] GET ${where}: configs[${i}] bad ${bad.join(', ')}`);
     const { path, deleted, sha256, size, key, updatedAt } = o as unknown as ConfigEntry;
     return { path, deleted, sha256, size, key, updatedAt };
   });

@@ -1,65 +1,34 @@
 /**
- * One poll of both catalogs an agent follows: the boot files (`GET /api/v1/files`) and its site's boot configs
- * (`GET /api/v1/sites/<site>/configs`). They are long-polled together: Foreman writes a host's configs before it asks
- * for boot files, often without changing the files catalog at all, so a config must not wait behind a files long-poll.
+ * One poll of the change feed: the boot files and the agent's site's boot configs in one request (`GET
+ * /api/v1/changes`), long-polled. A site the source does not know must not stop boot files: the files are read
+ * without it and the site's error is returned for the config report.
  */
-import type { Catalog, ConfigCatalog } from '../core/records.js';
-import type { CatalogSource } from './source.js';
+import type { Changes } from '../core/records.js';
+import { UnknownSiteError, type CatalogSource } from './source.js';
 
 export type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
 
 export interface Polled {
-  readonly files: Catalog | 'not-modified';
-  /** A configs failure (fetcher without the route, unknown site) must not stop boot files: it is reported instead. */
-  readonly configs: Settled<ConfigCatalog | 'not-modified'>;
+  readonly changes: Changes | 'not-modified';
+  /** Why the site's configs could not be read (then `changes` holds boot files only), or null. */
+  readonly siteError: UnknownSiteError | null;
 }
 
-const settle = <T>(p: Promise<T>): Promise<Settled<T>> =>
-  p.then(
-    (value) => ({ ok: true as const, value }),
-    (error: unknown) => ({ ok: false as const, error }),
-  );
-
-const hasNews = (r: Settled<unknown>) => !r.ok || r.value !== 'not-modified';
-
-/** Throws when the files catalog cannot be read (as before configs existed); configs errors are returned. */
-export async function pollCatalogs(opts: {
+export async function pollChanges(opts: {
   source: CatalogSource;
   site: string;
-  filesEtag: string | null;
-  configsEtag: string | null;
+  since: string | null;
+  /** Where the files-only request starts when the site is unknown. */
+  fallbackSince: string | null;
   waitSeconds: number | undefined;
   signal: AbortSignal | undefined;
 }): Promise<Polled> {
-  const { source, site, waitSeconds, signal } = opts;
-  const readFiles = (wait: number | undefined, s: AbortSignal | undefined) =>
-    settle(source.catalog(opts.filesEtag, wait, s));
-  const readConfigs = (wait: number | undefined, s: AbortSignal | undefined) =>
-    settle(source.configs(site, opts.configsEtag, wait, s));
-
-  let files: Settled<Catalog | 'not-modified'>;
-  let configs: Settled<ConfigCatalog | 'not-modified'>;
-  if (!waitSeconds) {
-    [files, configs] = await Promise.all([readFiles(waitSeconds, signal), readConfigs(waitSeconds, signal)]);
-  } else {
-    const stop = new AbortController();
-    const onAbort = () => stop.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const f = readFiles(waitSeconds, stop.signal);
-      const c = readConfigs(waitSeconds, stop.signal);
-      // The first answer with news (a change or an error) ends the other's wait; a timed-out one waits for the other.
-      if (await Promise.race([f.then(hasNews), c.then(hasNews)])) stop.abort();
-      [files, configs] = await Promise.all([f, c]);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
-    signal?.throwIfAborted();
-    // The one cut short failed with an abort (http) or answered fresh (store): re-read a failure once, not waiting.
-    if (stop.signal.aborted && !files.ok) files = await readFiles(0, signal);
-    if (stop.signal.aborted && !configs.ok) configs = await readConfigs(0, signal);
+  const { source, site, since, waitSeconds, signal } = opts;
+  try {
+    return { changes: await source.changes(site, since, waitSeconds, signal), siteError: null };
+  } catch (err) {
+    if (!(err instanceof UnknownSiteError)) throw err;
+    // Not waiting: the pass reports the site's error now; the agent retries with backoff.
+    return { changes: await source.changes(null, opts.fallbackSince, 0, signal), siteError: err };
   }
-  signal?.throwIfAborted();
-  if (!files.ok) throw files.error;
-  return { files: files.value, configs };
 }

@@ -1,22 +1,26 @@
 /**
- * The edge agent: one pass polls both catalogs (poll.ts), applies the site's boot configs (configs.ts), then the boot
- * files (boot-files.ts). Configs go first: they are small, and Foreman writes them before a host build needs the files.
+ * The edge agent: one pass polls the change feed (poll.ts), merges it into the agent's view of the catalog (view.ts),
+ * applies what changed of the site's boot configs (configs.ts), then of the boot files (boot-files.ts). Configs go
+ * first: they are small, and Foreman writes them before a host build needs the files. A full snapshot is read at
+ * start, whenever the feed says its delta would be incomplete, and every `fullResyncMs` as a safety net (a
+ * publisher that stopped between its write and its change event leaves a change only a full read finds).
  */
 import { mkdir, realpath, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, describe } from '../core/errors.js';
 import type { Clock, HasherFactory, Logger } from '../core/ports.js';
 import { sleep, systemClock } from '../core/ports.js';
-import type { Catalog } from '../core/records.js';
+import type { ConfigCatalog } from '../core/records.js';
 import { DEFAULT_SITE, SITE_NAME } from '../core/sites.js';
 import { applyBootFiles } from './boot-files.js';
 import type { NameOutcome } from './boot-files.js';
 import { createConfigSync } from './configs.js';
 import type { ConfigReport } from './configs.js';
 import { isWithin, tmpName } from './layout.js';
-import { pollCatalogs } from './poll.js';
+import { pollChanges, type Settled } from './poll.js';
 import { removeStaleTemps, rootProblems } from './root-check.js';
 import type { CatalogSource } from './source.js';
+import { createCatalogView } from './view.js';
 
 export interface AgentOptions {
   readonly source: CatalogSource;
@@ -33,19 +37,23 @@ export interface AgentOptions {
   /** Resumes per blob after transient read errors. Default 3. */
   readonly maxResumes?: number;
   readonly resumeDelayMs?: number;
+  /** A full snapshot at least this often, whatever the deltas said. Default 10 minutes. */
+  readonly fullResyncMs?: number;
 }
 
 export type { NameOutcome } from './boot-files.js';
 export type { ConfigNote, ConfigReport } from './configs.js';
 
 export interface SyncReport {
-  /** Neither catalog had changed and nothing needed retrying. */
+  /** Nothing this agent follows had changed and nothing needed retrying. */
   readonly notModified: boolean;
-  /** Of the files catalog. */
-  readonly etag: string | null;
+  /** The change-feed position the agent is at. */
+  readonly cursor: string | null;
+  /** This pass read a full snapshot (start, the feed's choice, or the periodic resync). */
+  readonly full: boolean;
   /** No name failed and the configs are ok. */
   readonly ok: boolean;
-  /** Empty when only the configs changed. */
+  /** The names this pass applied: every name after a full snapshot, else those that changed or failed before. */
   readonly names: readonly NameOutcome[];
   readonly bytesDownloaded: number;
   readonly versionsRemoved: number;
@@ -68,6 +76,7 @@ export interface Agent {
 }
 
 const MAX_BACKOFF_MS = 5 * 60_000;
+const FULL_RESYNC_MS = 10 * 60_000;
 
 export function createAgent(opts: AgentOptions): Agent {
   const root = resolve(opts.root);
@@ -85,13 +94,21 @@ export function createAgent(opts: AgentOptions): Agent {
   }
 
   const configSync = createConfigSync({ root, stateDir, site, source, hasher: opts.hasher, logger });
-  let last: { catalog: Catalog; ok: boolean } | null = null;
+  const fullResyncMs = opts.fullResyncMs ?? FULL_RESYNC_MS;
+  const view = createCatalogView();
+  let lastFullAt = -Infinity;
+  /** The source did not know the site last time: its configs need a full read once it does. */
+  let siteUnknown = false;
   let queue: Promise<unknown> = Promise.resolve();
   // One sync at a time: two overlapping passes would race each other's renames and GC.
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
     const p = queue.then(fn, fn);
     queue = p.catch(() => undefined);
     return p;
+  };
+  const configCatalog = (entries: ConfigCatalog['entries']): ConfigCatalog => {
+    const cursor = view.cursor ?? '';
+    return { site, cursor, etag: `"${cursor}"`, entries };
   };
 
   async function start(): Promise<void> {
@@ -108,35 +125,48 @@ export function createAgent(opts: AgentOptions): Agent {
 
   async function sync(waitSeconds: number | undefined, signal?: AbortSignal): Promise<SyncReport> {
     const t0 = clock.now();
-    const polled = await pollCatalogs({
+    const resync = view.cursor === null || t0 - lastFullAt >= fullResyncMs;
+    const polled = await pollChanges({
       source,
       site,
-      filesEtag: last?.catalog.etag ?? null,
-      configsEtag: configSync.etag(),
-      waitSeconds,
+      since: resync || siteUnknown ? null : view.cursor,
+      fallbackSince: resync ? null : view.cursor,
+      // A snapshot is answered at once anyway.
+      waitSeconds: resync ? 0 : waitSeconds,
       signal,
     });
-    // Each catalog is applied when it changed, or when the last pass left failures worth retrying.
-    const filesDue = polled.files !== 'not-modified' || (last !== null && !last.ok);
-    const configsDue = configSync.due(polled.configs);
-    const configs = configsDue ? await configSync.pass(polled.configs, signal) : configSync.unchanged();
+    const got = polled.changes;
+    if (got !== 'not-modified') {
+      view.merge(got, polled.siteError === null);
+      if (got.complete) lastFullAt = t0;
+    }
+    siteUnknown = polled.siteError !== null;
+
+    const configsDue = siteUnknown ? null : view.configsDue();
+    let configs = configSync.unchanged();
+    if (polled.siteError) {
+      configs = await configSync.pass({ ok: false, error: polled.siteError }, signal);
+    } else if (configsDue) {
+      configs = await configSync.pass({ ok: true, value: configCatalog(configsDue) }, signal);
+      view.configsApplied(configs.error ? 'all' : configs.failed.map((f) => f.path));
+    }
 
     let files: Pick<SyncReport, 'names' | 'bytesDownloaded' | 'versionsRemoved'> = {
       names: [],
       bytesDownloaded: 0,
       versionsRemoved: 0,
     };
+    const filesDue = view.filesDue();
     if (filesDue) {
-      const catalog = polled.files === 'not-modified' ? (last as { catalog: Catalog }).catalog : polled.files;
-      files = await applyBootFiles({ ...opts, root }, catalog.entries, signal);
-      last = { catalog, ok: files.names.every((n) => n.outcome !== 'failed') };
+      files = await applyBootFiles({ ...opts, root }, filesDue, signal);
+      view.filesApplied(files.names.filter((n) => n.outcome === 'failed').map((n) => n.name));
     }
-    const notModified = !filesDue && !configsDue;
+    const notModified = !filesDue && !configsDue && !polled.siteError;
     const report: SyncReport = {
       notModified,
-      etag: last?.catalog.etag ?? null,
-      // Files not due means they were clean last time (or never seen).
-      ok: (last?.ok ?? true) && configs.ok,
+      cursor: view.cursor,
+      full: got !== 'not-modified' && got.complete,
+      ok: view.filesClean && configs.ok,
       ...files,
       configs,
       durationMs: notModified ? 0 : clock.now() - t0,
@@ -173,7 +203,8 @@ export function createAgent(opts: AgentOptions): Agent {
         if (!report.notModified) {
           const count = (o: NameOutcome['outcome']) => report.names.filter((n) => n.outcome === o).length;
           const fields = {
-            etag: report.etag,
+            cursor: report.cursor,
+            full: report.full,
             updated: count('updated'),
             failed: count('failed'),
             configsWritten: report.configs.written.length,
@@ -200,12 +231,21 @@ export function createAgent(opts: AgentOptions): Agent {
   }
 
   async function check(): Promise<{ ok: boolean; problems: string[] }> {
-    const known = last?.catalog ?? null;
-    const got = await source.catalog(known?.etag ?? null);
-    // Only sync() updates `last`: a catalog that check() saw but nobody applied must not look "not modified" later.
-    const catalog = got === 'not-modified' && known !== null ? known : (got as Catalog);
-    const problems = await rootProblems(root, catalog.entries);
-    problems.push(...(await configSync.check()));
+    const polled = await pollChanges({
+      source,
+      site,
+      since: siteUnknown ? null : view.cursor,
+      fallbackSince: view.cursor,
+      waitSeconds: 0,
+      signal: undefined,
+    });
+    // Only sync() updates the view: what check() saw but nobody applied must not look applied later.
+    const current = view.peek(polled.changes, polled.siteError === null);
+    const problems = await rootProblems(root, current.files);
+    const configs: Settled<ConfigCatalog> = polled.siteError
+      ? { ok: false, error: polled.siteError }
+      : { ok: true, value: configCatalog(current.configs) };
+    problems.push(...(await configSync.check(configs)));
     return { ok: problems.length === 0, problems };
   }
 

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
-import type { AgentConfig, FetchConfig, ServeConfig } from '../core/config.js';
+import { hashToken, newToken, parseScopes, tokenListEntry } from '../core/auth.js';
+import type { AgentConfig, FetchConfig, ServeConfig, TokenConfig } from '../core/config.js';
 import type { Logger } from '../core/ports.js';
 import { startNodeServer } from '../adapters/node.js';
 import { createHttpSource } from '../agent/http-source.js';
@@ -8,6 +9,7 @@ import { createAgent } from '../agent/sync.js';
 import { nodeSha256 } from '../runtime/node/hasher.js';
 import { createNodeFetcher } from '../runtime/node/fetcher-deps.js';
 import { openStore } from '../storage/store-url.js';
+import { openWriterStore } from '../runtime/node/writer-store.js';
 import { EXIT_FAILED, EXIT_OK } from './exit.js';
 
 type Out = (line: string) => void;
@@ -25,7 +27,7 @@ export async function runServe(config: ServeConfig, logger: Logger): Promise<num
 
 /** One-shot fetch without a server: prints the final status as JSON; exit 0 only when it is ready. */
 export async function runFetch(config: FetchConfig, logger: Logger, out: Out): Promise<number> {
-  const { store } = await openStore(config.store);
+  const { store } = await openWriterStore(config, logger);
   const { fetcher, close } = createNodeFetcher(store, config, logger);
   try {
     const submitted = await fetcher.submit({ prefix: config.prefix, path: config.url });
@@ -72,7 +74,25 @@ export async function runAgent(config: AgentConfig, logger: Logger, out: Out): P
   return EXIT_OK;
 }
 
+/** `pxecache token`: the token goes to its holder, only its sha256 to the server's configuration. */
+export function runToken(config: TokenConfig, out: Out): number {
+  const token = newToken();
+  const record = {
+    id: config.id,
+    sha256: hashToken(token, nodeSha256),
+    scopes: parseScopes(config.scopes, '--scopes'),
+  };
+  out(`token for "${record.id}" (shown only now; give it to its holder, e.g. as PXECACHE_TOKEN of an agent):`);
+  out(`  ${token}`);
+  out('');
+  out('on the server, add to --tokens / PXECACHE_TOKENS (entries separated by ","):');
+  out(`  ${tokenListEntry(record)}`);
+  out('or to the "tokens" array of the --tokens-file document:');
+  out(`  ${JSON.stringify(record)}`);
+  return EXIT_OK;
+}
+
 async function storeSource(url: string) {
-  const { store, description } = await openStore(url, 'source');
-  return createStoreSource({ store, description, hasher: nodeSha256, pollMs: 1000 });
+  const { store, description } = await openStore(url, 'source', { probe: false });
+  return createStoreSource({ store, description, pollMs: 500 });
 }

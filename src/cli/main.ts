@@ -3,13 +3,14 @@ import { commands, parseConfig, type CommandName } from '../core/config.js';
 import { createNodeLogger } from '../runtime/node/logger.js';
 import { VERSION } from '../runtime/node/version.js';
 import { collectOptions, helpText, optionSpecs } from './args.js';
-import { runAgent, runFetch, runServe } from './commands.js';
+import { runAgent, runFetch, runServe, runToken } from './commands.js';
 import { EXIT_USAGE, exitCodeOf, messageOf } from './exit.js';
 
 const SUMMARIES: Record<CommandName, string> = {
   serve: 'Run the fetcher (smart-proxy TFTP routes + native API); --tftp-root also runs an agent in-process.',
   agent: 'Keep a TFTP root in sync with a fetcher or a store: verified versions, relative links swapped atomically.',
   fetch: 'Fetch one boot file into a store, without a server; prints the final status as JSON.',
+  token: 'Make a bearer token: prints it once, and the hashed entry to configure on the server.',
 };
 
 const USAGE = `pxecache ${VERSION}: edge cache for network-boot files
@@ -18,6 +19,7 @@ usage:
   pxecache serve  --port <n> --host <addr> --store <store-url> [--tftp-root <dir>]
   pxecache agent  --source <http(s)-url | store-url> --tftp-root <dir> [--once] [--site <name>] [--state-dir <dir>]
   pxecache fetch  --store <store-url> --prefix <p> --url <u>
+  pxecache token  --id <name> [--scopes read|fetch|admin[+...]]
   pxecache <command> --help
 
 store URLs: file:<dir> (embedded default), s3://<bucket>/<prefix>`;
@@ -52,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
     const config = parseConfig('agent', raw);
     return runAgent(config, createNodeLogger({ level: config['log-level'] }), print);
   }
+  if (name === 'token') return runToken(parseConfig('token', raw), print);
   const config = parseConfig('fetch', raw);
   return runFetch(config, createNodeLogger({ level: config['log-level'] }), print);
 }

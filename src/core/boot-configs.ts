@@ -1,10 +1,12 @@
 import { putSmallBlob } from './blobs.js';
+import { cursorEtag } from './catalog.js';
 import type { ChangeSignal } from './changes.js';
 import { NotFoundError, PxeError } from './errors.js';
+import { appendChanges, formatCursor, verifiedCursor } from './events.js';
 import { keys } from './object-keys.js';
 import type { Clock, HasherFactory } from './ports.js';
 import { configFiles, defaultFiles, type Variant } from './pxeconfig.js';
-import type { ConfigCatalog, ConfigRecord } from './records.js';
+import type { ConfigCatalog, ConfigEntry, ConfigRecord } from './records.js';
 import { getJson, listAll, putJson, readAll, type ObjectStore } from '../storage/object-store.js';
 
 /**
@@ -81,6 +83,13 @@ export function createBootConfigs(deps: BootConfigDeps) {
       };
       await putJson(deps.store, keys.config(site, path), record);
     }
+    // After the records (a reader of the event must find them). Stopping in between leaves a config that agents
+    // following the change log learn about at their next full resync, or when Foreman writes that host again.
+    await appendChanges(
+      deps.store,
+      files.map((path) => ({ kind: 'config', site, path })),
+      updatedAt,
+    );
     deps.changes?.fire();
   }
 
@@ -96,11 +105,19 @@ export function createBootConfigs(deps: BootConfigDeps) {
     /** Deleting what does not exist succeeds, as smart-proxy's delete_file skips missing files. */
     async remove(site: string, variant: Variant, mac: string) {
       const updatedAt = new Date(deps.clock.now()).toISOString();
+      const removed: string[] = [];
       for (const path of configFiles(variant, mac)) {
         const record = await getJson<ConfigRecord>(deps.store, keys.config(site, path));
         if (!record || record.deleted) continue;
         await putJson(deps.store, keys.config(site, path), { ...record, deleted: true, updatedAt });
+        removed.push(path);
       }
+      if (removed.length === 0) return;
+      await appendChanges(
+        deps.store,
+        removed.map((path) => ({ kind: 'config', site, path })),
+        updatedAt,
+      );
       deps.changes?.fire();
     },
 
@@ -114,25 +131,35 @@ export function createBootConfigs(deps: BootConfigDeps) {
 
     /** Every path of the site, tombstones included (an agent must learn about deletions). */
     async catalog(site: string): Promise<ConfigCatalog> {
-      const entries = [];
-      for await (const key of listAll(deps.store, keys.configsPrefix(site))) {
-        const r = await getJson<ConfigRecord>(deps.store, key);
-        if (r)
-          entries.push({
-            path: r.path,
-            deleted: r.deleted,
-            sha256: r.sha256,
-            size: r.size,
-            key: r.key,
-            updatedAt: r.updatedAt,
-          });
-      }
-      entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-      const h = deps.hasher();
-      for (const e of entries) h.update(encoder.encode(`${e.path}\u0000${e.deleted ? '-' : e.sha256}\n`));
-      return { site, etag: `"${h.digest().slice(0, 32)}"`, entries };
+      // The cursor first: the entries are at least as new as it says (see readCatalog).
+      const cursor = formatCursor(await verifiedCursor(deps.store));
+      return { site, cursor, etag: cursorEtag(cursor), entries: await listConfigEntries(deps.store, site) };
     },
   };
+}
+
+/** Every config entry of `site`, tombstones included, sorted by path. */
+export async function listConfigEntries(store: ObjectStore, site: string): Promise<ConfigEntry[]> {
+  const paths: string[] = [];
+  for await (const key of listAll(store, keys.configsPrefix(site))) paths.push(keys.configPathFromKey(site, key));
+  return readConfigEntries(store, site, paths);
+}
+
+/** The current entry of each of `paths` of `site` (sorted by path; paths never written are left out). */
+export async function readConfigEntries(store: ObjectStore, site: string, paths: readonly string[]) {
+  const entries: ConfigEntry[] = [];
+  const concurrency = 16;
+  for (let i = 0; i < paths.length; i += concurrency) {
+    const batch = await Promise.all(
+      paths.slice(i, i + concurrency).map((p) => getJson<ConfigRecord>(store, keys.config(site, p))),
+    );
+    for (const r of batch) if (r) entries.push(toConfigEntry(r));
+  }
+  return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+function toConfigEntry(r: ConfigRecord): ConfigEntry {
+  return { path: r.path, deleted: r.deleted, sha256: r.sha256, size: r.size, key: r.key, updatedAt: r.updatedAt };
 }
 
 export type BootConfigs = ReturnType<typeof createBootConfigs>;

@@ -1,28 +1,36 @@
+import { formatCursor, verifiedCursor } from './events.js';
 import { keys } from './object-keys.js';
 import { latestPointer } from './pointers.js';
-import type { HasherFactory } from './ports.js';
 import type { Catalog, CatalogEntry, PointerRecord } from './records.js';
 import { listAll, type ObjectStore } from '../storage/object-store.js';
 
+const CONCURRENCY = 16;
+
+/** The ETag of every document derived from the change log at `cursor`: the same on every fetcher instance. */
+export const cursorEtag = (cursor: string): string => `"${cursor}"`;
+
 /**
- * Every published name with its current version: what agents consume. The ETag is a hash of the entries, so it is
- * the same whichever fetcher instance computes it and changes exactly when a pointer moves.
+ * Every published name with its current version: the full snapshot agents start from (GET /api/v1/files). The
+ * cursor is read *before* the names, so the entries are at least as new as the cursor says and a change made
+ * while they are read is delivered again after it.
  */
-export async function readCatalog(store: ObjectStore, hasher: HasherFactory): Promise<Catalog> {
+export async function readCatalog(store: ObjectStore): Promise<Catalog> {
+  const cursor = formatCursor(await verifiedCursor(store));
   const names: string[] = [];
   for await (const key of listAll(store, keys.headsPrefix)) {
     if (key.endsWith('.json')) names.push(keys.nameFromHead(key));
   }
+  return { cursor, etag: cursorEtag(cursor), entries: await readEntries(store, names) };
+}
+
+/** The current entry of each of `names` (sorted by name; names never published are left out). */
+export async function readEntries(store: ObjectStore, names: readonly string[]): Promise<CatalogEntry[]> {
   const entries: CatalogEntry[] = [];
-  const concurrency = 16;
-  for (let i = 0; i < names.length; i += concurrency) {
-    const batch = await Promise.all(names.slice(i, i + concurrency).map((n) => latestPointer(store, n)));
+  for (let i = 0; i < names.length; i += CONCURRENCY) {
+    const batch = await Promise.all(names.slice(i, i + CONCURRENCY).map((n) => latestPointer(store, n)));
     for (const record of batch) if (record) entries.push(toEntry(record));
   }
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const h = hasher();
-  for (const e of entries) h.update(new TextEncoder().encode(`${e.name}\u0000${e.generation}\u0000${e.sha256}\n`));
-  return { etag: `"${h.digest().slice(0, 32)}"`, entries };
+  return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 export function toEntry(r: PointerRecord): CatalogEntry {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LIST_FORMAT, SCOPES, TOKEN_ID } from './auth.js';
 import { ConfigError } from './errors.js';
 
 /**
@@ -26,6 +27,10 @@ const upstream = {
   'idle-timeout': seconds(60, 'longest pause between two upstream body chunks, seconds'),
   'max-redirects': z.coerce.number().int().min(0).max(20).default(5).describe('redirects followed per fetch'),
   'lease-ttl': seconds(30, 'fetch lease lifetime: another instance takes over a fetch whose holder stopped renewing'),
+  'accept-single-writer': bool(
+    false,
+    'run on a store that ignores create-only writes, promising this is its only writer',
+  ),
   'keep-versions': z.coerce.number().int().min(2).max(100).default(3).describe('versions kept per name (>= 2)'),
   'log-level': z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('log verbosity'),
 };
@@ -45,6 +50,14 @@ export const serveSchema = z.object({
     .default('')
     .describe('more sites, each a virtual smart proxy at /sites/<name>: "east=<tftp server name>,west"'),
   'agent-interval': seconds(2, 'in-process agent: catalog poll interval, seconds'),
+  'tokens-file': z
+    .string()
+    .min(1)
+    .optional()
+    .describe('bearer tokens (hashed) for the native API: JSON {"tokens":[{"id","sha256","scopes":[...]}]}'),
+  tokens: z.string().optional().describe(`bearer tokens (hashed), "${LIST_FORMAT}" separated by ","`),
+  'open-smart-proxy': bool(false, 'accept smart-proxy routes (/tftp/*, /v2/features) from non-loopback clients'),
+  'insecure-no-auth': bool(false, 'allow a non-loopback --host without tokens: the native API unauthenticated'),
   ...upstream,
 });
 
@@ -63,7 +76,10 @@ export const agentSchema = z.object({
   'state-dir': z.string().min(1).optional().describe('agent state, outside the root (default <tftp-root>.state)'),
   interval: seconds(2, 'catalog poll interval, seconds'),
   wait: z.coerce.number().int().min(0).max(300).default(30).describe('long-poll wait per catalog request, seconds'),
-  token: z.string().optional().describe('bearer token sent to an http(s) source'),
+  token: z
+    .string()
+    .optional()
+    .describe('bearer token (scope read) for an http(s) source; prefer PXECACHE_TOKEN: command lines are visible'),
   'log-level': upstream['log-level'],
 });
 
@@ -74,11 +90,25 @@ export const fetchSchema = z.object({
   ...upstream,
 });
 
+const scopeList = new RegExp(`^(${SCOPES.join('|')})([+,](${SCOPES.join('|')}))*$`);
+export const tokenSchema = z.object({
+  id: z
+    .string()
+    .regex(TOKEN_ID, 'must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit')
+    .describe('who holds the token (a site, an agent, an operator); named in logs and 403 answers'),
+  scopes: z
+    .string()
+    .regex(scopeList, `must be one or more of ${SCOPES.join(', ')}, joined with "+"`)
+    .default('read')
+    .describe('read (agents), fetch (POST /api/v1/fetch), admin (everything); joined with "+"'),
+});
+
 export type ServeConfig = Readonly<z.output<typeof serveSchema>>;
 export type AgentConfig = Readonly<z.output<typeof agentSchema>>;
 export type FetchConfig = Readonly<z.output<typeof fetchSchema>>;
+export type TokenConfig = Readonly<z.output<typeof tokenSchema>>;
 
-export const commands = { serve: serveSchema, agent: agentSchema, fetch: fetchSchema } as const;
+export const commands = { serve: serveSchema, agent: agentSchema, fetch: fetchSchema, token: tokenSchema } as const;
 export type CommandName = keyof typeof commands;
 
 /** Validates raw option values (strings from flags or env), reporting every issue at once as `--flag: problem`. */

@@ -31,9 +31,10 @@ export class ConflictError extends PxeError {
   }
 }
 
+/** Maps to 404. `code` says what is missing when a client must tell cases apart (`unknown-site`). */
 export class NotFoundError extends PxeError {
-  constructor(message: string) {
-    super('not-found', message);
+  constructor(message: string, code = 'not-found') {
+    super(code, message);
   }
 }
 

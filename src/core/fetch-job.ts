@@ -4,7 +4,7 @@ import { redactUrl } from './redact.js';
 import { PxeError, UpstreamError, describe } from './errors.js';
 import { keys } from './object-keys.js';
 import type { Clock, HasherFactory, UpstreamClient } from './ports.js';
-import { latestPointer, publish, type PublishResult } from './pointers.js';
+import { healedPointer, publish, type PublishResult } from './pointers.js';
 import { versionOf, type PointerRecord, type StatusRecord, type VersionEntry } from './records.js';
 import { upstreamGet, type Conditional } from './upstream-get.js';
 import type { UrlPolicy } from './url-policy.js';
@@ -41,7 +41,7 @@ export type JobOutcome =
  * resumed (a changed upstream always starts a fresh version).
  */
 export async function runFetchJob(deps: JobDeps, input: JobInput, status: StatusRecord | null): Promise<JobOutcome> {
-  const current = await latestPointer(deps.store, input.name);
+  const current = await healedPointer(deps.store, input.name, new Date(deps.clock.now()).toISOString());
   const conditional = validatorsFor(redactUrl(input.url), current, status);
   const { response } = await upstreamGet(deps.upstream, input.url, conditional, {
     maxRedirects: deps.maxRedirects,

@@ -9,6 +9,8 @@
  *   names/<enc(name)>/status.json      last-writer-wins status, written by lease holders
  *   leases/<enc(name)>/<urlhash>/<epoch>.json   fetch leases (cross-process coalescing)
  *   sites/<site>/cfg/<enc(path)>.json  boot-config record of one site (last writer wins; tombstone on delete)
+ *   events/<seq>.json                  change log: what changed, create-only, seq zero-padded (see events.ts)
+ *   events-head.json                   hint: the latest seq (readers and writers probe forward from it)
  */
 
 export const enc = (name: string) => encodeURIComponent(name);
@@ -16,6 +18,7 @@ export const dec = (segment: string) => decodeURIComponent(segment);
 
 const GEN_WIDTH = 12;
 const EPOCH_WIDTH = 10;
+const SEQ_WIDTH = 16;
 
 export const keys = {
   data: (id: string) => `data/${id}`,
@@ -36,5 +39,10 @@ export const keys = {
     `leases/${enc(name)}/${urlHash}/${String(epoch).padStart(EPOCH_WIDTH, '0')}.json`,
   configsPrefix: (site: string) => `sites/${site}/cfg/`,
   config: (site: string, path: string) => `sites/${site}/cfg/${enc(path)}.json`,
+  configPathFromKey: (site: string, key: string) => dec(key.slice(`sites/${site}/cfg/`.length, -'.json'.length)),
   epochFromLease: (key: string) => Number(key.slice(key.lastIndexOf('/') + 1, -'.json'.length)),
+  eventsPrefix: 'events/',
+  event: (seq: number) => `events/${String(seq).padStart(SEQ_WIDTH, '0')}.json`,
+  seqFromEvent: (key: string) => Number(key.slice('events/'.length, -'.json'.length)),
+  eventsHead: 'events-head.json',
 };

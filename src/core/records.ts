@@ -83,6 +83,8 @@ export interface CatalogEntry {
 }
 
 export interface Catalog {
+  /** Change-log position the entries are at least as new as (see events.ts); the ETag derives from it. */
+  readonly cursor: string;
   readonly etag: string;
   readonly entries: readonly CatalogEntry[];
 }
@@ -115,6 +117,21 @@ export interface ConfigRecord extends ConfigEntry {
 
 export interface ConfigCatalog {
   readonly site: string;
+  readonly cursor: string;
   readonly etag: string;
   readonly entries: readonly ConfigEntry[];
+}
+
+/**
+ * GET /api/v1/changes: what changed after a cursor (`complete: false`: only the names and config paths that changed,
+ * at their current state), or everything (`complete: true`: every published name and every config of the site,
+ * tombstones included) when no cursor was given or the change log no longer reaches back to it.
+ */
+export interface Changes {
+  readonly cursor: string;
+  readonly complete: boolean;
+  /** The site whose configs are included; `null`: none asked for (`configs` is empty). */
+  readonly site: string | null;
+  readonly files: readonly CatalogEntry[];
+  readonly configs: readonly ConfigEntry[];
 }

@@ -1,9 +1,12 @@
 import { Hono, type Context } from 'hono';
-import { readCatalog } from '../core/catalog.js';
+import { cursorEtag, readCatalog } from '../core/catalog.js';
+import { waitForChanges, waitForCursor, type WaitOptions } from '../core/change-feed.js';
+import { createHeadWatch } from '../core/changes.js';
 import { InputError, NotFoundError } from '../core/errors.js';
+import { formatCursor, parseCursor } from '../core/events.js';
 import type { FetchRequest } from '../core/fetcher.js';
 import { keys } from '../core/object-keys.js';
-import { sleep } from '../core/ports.js';
+import type { Site } from '../core/sites.js';
 import { getJson } from '../storage/object-store.js';
 import type { AppDeps } from './deps.js';
 import { failedFetchStatus } from './errors.js';
@@ -16,36 +19,84 @@ const MAX_WAIT_S = 300;
 export function apiV1Routes(deps: AppDeps): Hono {
   const app = new Hono();
 
-  app.get('/files', (c) => longPoll(c, () => readCatalog(deps.store, deps.hasher)));
-
-  app.get('/sites/:site/configs', (c) => {
-    const site = deps.sites.find((s) => s.name === c.req.param('site'));
-    if (!site)
-      throw new NotFoundError(
-        `no site "${c.req.param('site')}" (configured: ${deps.sites.map((s) => s.name).join(', ')})`,
-      );
-    return longPoll(c, () => deps.configs.catalog(site.name));
+  // One poll of the store per process for every waiting request, however many agents long-poll.
+  const watch = createHeadWatch({
+    store: deps.store,
+    pollMs: deps.catalogPollMs,
+    wake: (signal) => deps.fetcher.nextPublish(signal),
+  });
+  const waitOptions = (c: Context): WaitOptions => ({
+    store: deps.store,
+    watch,
+    clock: deps.clock,
+    waitMs: waitSeconds(c.req.query('wait')) * 1000,
   });
 
-  /** ETag/304 and `?wait=<s>`: hold the request until the document changes (local publish or poll), then answer. */
-  async function longPoll(c: Context, read: () => Promise<{ etag: string }>) {
-    const wait = waitSeconds(c.req.query('wait'));
-    const known = c.req.header('if-none-match') ?? null;
-    const deadline = deps.clock.now() + wait * 1000;
-    for (;;) {
-      const doc = await read();
-      c.header('ETag', doc.etag);
-      c.header('Cache-Control', 'no-cache');
-      if (doc.etag !== known) return c.json(doc);
-      const left = deadline - deps.clock.now();
-      if (left <= 0) return c.body(null, 304);
-      const wake = new AbortController();
-      await Promise.race([
-        deps.fetcher.nextPublish(wake.signal),
-        sleep(Math.min(left, deps.catalogPollMs), wake.signal),
-      ]);
-      wake.abort();
+  /**
+   * The change feed agents follow: `?since=<cursor>` answers only what changed after it (or 304 once `wait` runs
+   * out with nothing new), no `since` (or one the log no longer reaches back to) answers everything with
+   * `complete: true`. `site` adds that site's boot configs. The ETag is the cursor, so If-None-Match works too.
+   */
+  app.get('/changes', async (c) => {
+    const siteName = c.req.query('site');
+    const site = siteName === undefined ? null : siteNamed(siteName, 'unknown-site');
+    const since = sinceQuery(c);
+    const opts = waitOptions(c);
+    c.header('Cache-Control', 'no-cache');
+    if (since === undefined) {
+      // No cursor but a tag: the full document again once the log moved past the tag.
+      const known = taggedCursor(c.req.header('if-none-match'));
+      if (known !== null && (await waitForCursor(opts, known)) === 'unchanged') return notModified(c, known);
     }
+    const got = await waitForChanges(opts, { since: since ?? null, site: site?.name ?? null });
+    if (got === 'unchanged') return notModified(c, parseCursor(since ?? '') ?? 0);
+    c.header('ETag', cursorEtag(got.cursor));
+    return c.json(got);
+  });
+
+  /**
+   * The boot-file catalog (DESIGN.md "Native contract"): everything, or with `?since=<cursor>` only the names that
+   * changed after it (`complete: false`; `true` with everything when the log no longer reaches back to it). The
+   * ETag is the change cursor, compared before any name is read, so a 304 costs O(1) store operations.
+   */
+  app.get('/files', async (c) => {
+    const since = sinceQuery(c);
+    const opts = waitOptions(c);
+    c.header('Cache-Control', 'no-cache');
+    if (since !== undefined) {
+      const got = await waitForChanges(opts, { since, site: null });
+      if (got === 'unchanged') return notModified(c, parseCursor(since) ?? 0);
+      const etag = cursorEtag(got.cursor);
+      c.header('ETag', etag);
+      return c.json({ cursor: got.cursor, etag, complete: got.complete, entries: got.files });
+    }
+    const known = taggedCursor(c.req.header('if-none-match'));
+    if (known !== null && (await waitForCursor(opts, known)) === 'unchanged') return notModified(c, known);
+    const catalog = await readCatalog(deps.store);
+    c.header('ETag', catalog.etag);
+    return c.json({ ...catalog, complete: true });
+  });
+
+  app.get('/sites/:site/configs', async (c) => {
+    const site = siteNamed(c.req.param('site'), 'not-found');
+    c.header('Cache-Control', 'no-cache');
+    const known = taggedCursor(c.req.header('if-none-match'));
+    if (known !== null && (await waitForCursor(waitOptions(c), known)) === 'unchanged') return notModified(c, known);
+    const catalog = await deps.configs.catalog(site.name);
+    c.header('ETag', catalog.etag);
+    return c.json(catalog);
+  });
+
+  function siteNamed(name: string, code: string): Site {
+    const site = deps.sites.find((s) => s.name === name);
+    if (site) return site;
+    const configured = deps.sites.map((s) => s.name).join(', ');
+    throw new NotFoundError(`no site "${name}" (configured: ${configured})`, code);
+  }
+
+  function notModified(c: Context, cursor: number) {
+    c.header('ETag', cursorEtag(formatCursor(cursor)));
+    return c.body(null, 304);
   }
 
   app.get('/files/*', async (c) => {
@@ -114,6 +165,19 @@ function fetchRequest(params: Record<string, string | undefined>): FetchRequest 
   if (!name) throw new InputError('name', 'is required (send {prefix, path} or {name, url})');
   if (!url) throw new InputError('url', 'is required with "name"');
   return { name, url };
+}
+
+function sinceQuery(c: Context): string | undefined {
+  const since = c.req.query('since');
+  if (since !== undefined && parseCursor(since) === null)
+    throw new InputError('since', `"${since.slice(0, 20)}" is not a cursor from this API`);
+  return since;
+}
+
+/** The cursor an If-None-Match names (`"42"` or `W/"42"`), or null (absent, `*`, or an ETag of another format). */
+function taggedCursor(header: string | undefined): number | null {
+  const tag = /^\s*(?:W\/)?"([^"]*)"\s*$/.exec(header ?? '')?.[1];
+  return tag === undefined ? null : parseCursor(tag);
 }
 
 function waitSeconds(raw: string | undefined): number {

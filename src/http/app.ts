@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { apiV1Routes } from './api-v1.js';
+import { installAuth } from './auth.js';
 import type { AppDeps } from './deps.js';
 import { handleError } from './errors.js';
 import { smartProxyRoutes } from './smart-proxy.js';
@@ -15,7 +16,18 @@ export function createApp(deps: AppDeps): Hono {
       ? c.json({ error: { code: 'not-found', message: `no route ${c.req.method} ${c.req.path}` } }, 404)
       : c.text(`no route ${c.req.method} ${c.req.path}`, 404),
   );
-  app.get('/healthz', (c) => c.json({ status: 'ok', version: deps.version, store: deps.store.driver }));
+  installAuth(app, deps);
+  app.get('/healthz', (c) => {
+    // A store that ignores create-only writes cannot keep two writers apart: degraded, and said so loudly.
+    const unsafe = deps.createOnly?.honoured === false;
+    return c.json({
+      status: unsafe ? 'degraded' : 'ok',
+      version: deps.version,
+      store: deps.store.driver,
+      createOnly: deps.createOnly ?? null,
+      ...(unsafe ? { warning: 'the store ignores create-only writes: run exactly one writer' } : {}),
+    });
+  });
   const [defaultSite] = deps.sites;
   if (defaultSite) app.route('/', smartProxyRoutes(deps, defaultSite));
   for (const site of deps.sites) app.route(`/sites/${site.name}`, smartProxyRoutes(deps, site));

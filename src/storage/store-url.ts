@@ -1,8 +1,10 @@
 import { resolve } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError } from '../core/errors.js';
 import { cleanStaleTemps, createFileStore } from './file-store.js';
 import { createMemoryStore } from './memory-store.js';
-import type { ObjectStore } from './object-store.js';
+import { keyProblem, type ObjectStore } from './object-store.js';
+import type { Env } from './s3-client.js';
 
 export interface OpenedStore {
   readonly store: ObjectStore;
@@ -10,13 +12,31 @@ export interface OpenedStore {
   readonly description: string;
   /** Local directory of a file store (for the one-machine default), else null. */
   readonly directory: string | null;
+  /**
+   * What a create-only probe found at open (`probeCreateOnly`), or null when none ran: the file and memory drivers
+   * guarantee create-only themselves, and a caller may skip the probe. Whether an unhonoured result is fatal is the
+   * caller's decision.
+   */
+  readonly createOnly: { readonly honoured: boolean; readonly detail: string } | null;
+}
+
+export interface OpenStoreOptions {
+  /** Default true: probe whether an s3:// store really honours create-only writes (writes and deletes one key). */
+  readonly probe?: boolean;
+  /** AWS environment for s3:// (endpoint, region, keys); default `process.env`. */
+  readonly env?: Env;
+  /** An S3 client to use instead of one made from `env`. */
+  readonly s3Client?: S3Client;
 }
 
 const STALE_TEMP_MS = 60 * 60 * 1000;
+/** S3 bucket names (the rules for new buckets: 3-63 of lowercase letters, digits, '.', '-'). */
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /** Store URLs (DESIGN.md "CLI contract"): `file:<path>`, `memory:` (unit tests only), `s3://<bucket>/<prefix>`. */
-export async function openStore(url: string, option = 'store'): Promise<OpenedStore> {
-  if (url === 'memory:') return { store: createMemoryStore(), description: 'memory:', directory: null };
+export async function openStore(url: string, option = 'store', opts: OpenStoreOptions = {}): Promise<OpenedStore> {
+  if (url === 'memory:')
+    return { store: createMemoryStore(), description: 'memory:', directory: null, createOnly: null };
   if (url.startsWith('file:')) {
     let path = url.slice('file:'.length);
     if (path.startsWith('//')) path = decodeURIComponent(new URL(url).pathname);
@@ -24,9 +44,34 @@ export async function openStore(url: string, option = 'store'): Promise<OpenedSt
     const directory = resolve(path);
     // Temps older than an hour belong to a writer that died (kill -9, power loss); younger ones may be live.
     await cleanStaleTemps(directory, STALE_TEMP_MS).catch(() => 0);
-    return { store: createFileStore({ root: directory }), description: `file:${directory}`, directory };
+    return {
+      store: createFileStore({ root: directory }),
+      description: `file:${directory}`,
+      directory,
+      createOnly: null,
+    };
   }
-  if (url.startsWith('s3://'))
-    throw new ConfigError([`--${option}: s3:// stores are not available in this version yet; use file:<dir>`]);
+  if (url.startsWith('s3://')) {
+    const rest = url.slice('s3://'.length);
+    const slash = rest.indexOf('/');
+    const bucket = slash < 0 ? rest : rest.slice(0, slash);
+    let prefix = slash < 0 ? '' : rest.slice(slash + 1);
+    if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
+    if (!BUCKET.test(bucket))
+      throw new ConfigError([
+        `--${option}: "${url}" needs a bucket name (3-63 of a-z 0-9 . -): s3://<bucket>/<prefix>`,
+      ]);
+    const problem = prefix === '' ? null : keyProblem(prefix, 'prefix');
+    if (problem !== null) throw new ConfigError([`--${option}: "${url}" has an invalid prefix: ${problem}`]);
+    // The AWS SDK is loaded only for s3:// stores: it is tens of MiB of resident memory a file-store site never needs.
+    const [{ createS3ClientFromEnv }, { createS3Store, probeCreateOnly }] = await Promise.all([
+      import('./s3-client.js'),
+      import('./s3-store.js'),
+    ]);
+    const client = opts.s3Client ?? createS3ClientFromEnv(opts.env ?? process.env);
+    const store = createS3Store({ bucket, prefix, client });
+    const createOnly = opts.probe === false ? null : await probeCreateOnly(store);
+    return { store, description: `s3://${bucket}/${prefix}`, directory: null, createOnly };
+  }
   throw new ConfigError([`--${option}: "${url}" is not a store URL (file:<dir>, s3://<bucket>/<prefix>)`]);
 }

@@ -4,9 +4,9 @@ import { mkdir, mkdtemp, readdir, lstat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { HasherFactory, Logger } from '../../src/core/ports.js';
-import type { Catalog, CatalogEntry, ConfigCatalog, ConfigEntry } from '../../src/core/records.js';
+import type { CatalogEntry, Changes, ConfigEntry } from '../../src/core/records.js';
 import { versionOf } from '../../src/core/records.js';
-import type { CatalogSource } from '../../src/agent/source.js';
+import { UnknownSiteError, type CatalogSource } from '../../src/agent/source.js';
 
 export const nodeHasher: HasherFactory = () => {
   const h = createHash('sha256');
@@ -67,50 +67,86 @@ export function versionOfContent(content: string): string {
 }
 
 export interface FakeSource extends CatalogSource {
-  publish(entries: readonly CatalogEntry[]): void;
-  /** Sets a site's config catalog (a site never published is unknown: configs() rejects, like the fetcher's 404). */
+  /**
+   * Replaces the whole files catalog (what changed against the previous one becomes a delta). `announce: false`
+   * changes it without a change event, as a publisher that stopped between its pointer and its event would.
+   */
+  publish(entries: readonly CatalogEntry[], announce?: boolean): void;
+  /** Sets a site's config catalog (a site never published is unknown: changes() rejects, like the fetcher's 404). */
   publishConfigs(site: string, entries: readonly ConfigEntry[]): void;
-  configCalls: number;
+  /** Every changes() call: its `since` (null: a full snapshot was asked for) and what it answered. */
+  readonly calls: { site: string | null; since: string | null; answer: 'not-modified' | 'delta' | 'complete' }[];
   /** Bytes served for a sha256 (the wrong ones, to simulate corruption). */
   blobs: Map<string, Uint8Array>;
   /** `sha256 -> byte count`: the next read of that blob fails after that many bytes, once. */
   failAfter: Map<string, number>;
   readonly opened: { sha256: string; offset: number }[];
-  catalogCalls: number;
 }
 
+/**
+ * An in-memory change feed with the fetcher's semantics: a cursor per publication, deltas of what changed since a
+ * cursor (a name that disappeared, which the fetcher never does, forces a full snapshot), long-polls.
+ */
 export function fakeSource(): FakeSource {
-  let catalog: Catalog = { etag: '"0"', entries: [] };
+  let files: readonly CatalogEntry[] = [];
   let gen = 0;
-  const sites = new Map<string, ConfigCatalog>([['default', { site: 'default', etag: '"cfg-0"', entries: [] }]]);
+  /** Below this cursor a delta cannot be answered (a name disappeared). */
+  let resetBelow = 0;
+  const log: { gen: number; name?: string; site?: string; path?: string }[] = [];
+  const sites = new Map<string, readonly ConfigEntry[]>([['default', []]]);
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
   const src: FakeSource = {
     description: 'fake',
     blobs: new Map(),
     failAfter: new Map(),
     opened: [],
-    catalogCalls: 0,
-    configCalls: 0,
-    publish(entries) {
-      catalog = { etag: `"${++gen}"`, entries };
+    calls: [],
+    publish(entries, announce = true) {
+      gen++;
+      const before = new Map(files.map((f) => [f.name, f]));
+      for (const e of entries) if (announce && !same(before.get(e.name), e)) log.push({ gen, name: e.name });
+      if (files.some((f) => !entries.some((e) => e.name === f.name))) resetBelow = gen;
+      files = entries;
     },
     publishConfigs(site, entries) {
-      sites.set(site, { site, etag: `"cfg-${++gen}"`, entries });
+      gen++;
+      const before = new Map((sites.get(site) ?? []).map((c) => [c.path, c]));
+      for (const e of entries) if (!same(before.get(e.path), e)) log.push({ gen, site, path: e.path });
+      if ([...before.keys()].some((p) => !entries.some((e) => e.path === p))) resetBelow = gen;
+      sites.set(site, entries);
     },
-    async configs(site, etag, waitSeconds = 0, signal) {
-      src.configCalls++;
-      // Long-polls like the fetcher: holds an unchanged catalog until it changes, the wait ends, or the abort.
+    async changes(site, since, waitSeconds = 0, signal) {
+      if (site !== null && !sites.has(site)) throw new UnknownSiteError(`404 site ${JSON.stringify(site)} is unknown`);
+      const record = (answer: FakeSource['calls'][number]['answer']) => src.calls.push({ site, since, answer });
+      const configsOf = (s: string | null) => (s === null ? [] : (sites.get(s) ?? []));
+      // Long-polls like the fetcher: holds an unchanged feed until it changes, the wait ends, or the abort.
       const deadline = Date.now() + waitSeconds * 1000;
       for (;;) {
-        const got = sites.get(site);
-        if (!got) throw new Error(`404 site ${JSON.stringify(site)} is unknown`);
-        if (etag !== got.etag) return got;
-        if (Date.now() >= deadline || signal?.aborted) return 'not-modified';
+        const from = since === null ? null : Number(since);
+        if (from === null || from < resetBelow || from > gen) {
+          record('complete');
+          return snapshot(true, files, configsOf(site));
+        }
+        const news = log.filter((e) => e.gen > from && (e.name !== undefined || e.site === site));
+        if (news.length > 0) {
+          record('delta');
+          const names = new Set(news.map((e) => e.name));
+          const paths = new Set(news.map((e) => e.path));
+          return snapshot(
+            false,
+            files.filter((f) => names.has(f.name)),
+            configsOf(site).filter((c) => paths.has(c.path)),
+          );
+        }
+        if (Date.now() >= deadline || signal?.aborted) {
+          record('not-modified');
+          return 'not-modified';
+        }
         await new Promise((r) => setTimeout(r, 5));
       }
-    },
-    catalog(etag) {
-      src.catalogCalls++;
-      return Promise.resolve(etag === catalog.etag ? 'not-modified' : catalog);
+      function snapshot(complete: boolean, f: readonly CatalogEntry[], c: readonly ConfigEntry[]): Changes {
+        return { cursor: String(gen), complete, site, files: f, configs: c };
+      }
     },
     openBlob(entry, offset) {
       src.opened.push({ sha256: entry.sha256, offset });

@@ -8,6 +8,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AuthSettings } from '../../src/core/auth.js';
 import type { Fetcher } from '../../src/core/fetcher.js';
 import type { LogFields, Logger } from '../../src/core/ports.js';
 import { createApp } from '../../src/http/app.js';
@@ -31,6 +32,10 @@ export interface HarnessOptions {
   readonly storeDir?: string;
   /** Wraps the file store (fault injection, see store-gates.ts). */
   readonly wrapStore?: (store: ObjectStore) => ObjectStore;
+  /** Tokens and smart-proxy openness, as `serve` derives them from its options (default: none, loopback-only). */
+  readonly auth?: AuthSettings;
+  /** `app.request` only (it has no socket): the peer address the app sees. Default 127.0.0.1. */
+  readonly remoteAddress?: string;
 }
 
 export interface Harness {
@@ -77,6 +82,7 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
     logger,
     sites: parseSites(opts.sites ?? '', opts.serverName ?? ''),
     catalogPollMs: opts.catalogPollMs ?? 500,
+    ...(opts.auth ? { auth: opts.auth } : {}),
   });
   const inner = deps.fetcher;
   // Observes every submission (behaviour unchanged) so tests can wait for jobs to end instead of guessing.
@@ -102,7 +108,10 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
       clearTimeout(timer);
     }
   }
-  const app = createApp({ ...deps, fetcher });
+  const remote = opts.remoteAddress ?? '127.0.0.1';
+  const app = createApp(
+    opts.transport === 'app.request' ? { ...deps, fetcher, remoteAddress: () => remote } : { ...deps, fetcher },
+  );
 
   let request: Harness['request'];
   let closeServer = async () => {};

@@ -31,11 +31,17 @@ export interface ServeProcess {
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
-export async function startServeProcess(storeDir: string, extra: readonly string[] = []): Promise<ServeProcess> {
+/** `store` is a directory (a file store) or a store URL (`s3://bucket/prefix`, with `env` carrying AWS_*). */
+export async function startServeProcess(
+  store: string,
+  extra: readonly string[] = [],
+  env: Record<string, string> = {},
+): Promise<ServeProcess> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npx tsc -p tsconfig.build.json" first`);
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--store', `file:${storeDir}`, ...extra], {
+  const storeUrl = /^(file|s3):/.test(store) ? store : `file:${store}`;
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--store', storeUrl, ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PXECACHE_LOG_LEVEL: process.env['PXECACHE_LOG_LEVEL'] ?? 'info' },
+    env: { ...process.env, PXECACHE_LOG_LEVEL: process.env['PXECACHE_LOG_LEVEL'] ?? 'info', ...env },
   });
   const logs: LogLine[] = [];
   let raw = '';

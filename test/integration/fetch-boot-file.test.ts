@@ -383,6 +383,29 @@ describe.each(TRANSPORTS)('fetch_boot_file and /api/v1 via %s', (transport) => {
       expect(body.entries).toEqual([expect.objectContaining({ name: NAME, sha256: sha256(bytes), generation: 1 })]);
     });
 
+    it('?since=<cursor> answers only the names published after it, and 304 once nothing newer exists', async () => {
+      const kernel = bytesOf('k', 1234);
+      up.set(KERNEL, kernel);
+      await publishOk('boot/t', KERNEL, kernel);
+      const first = await req('/api/v1/files');
+      const body = (await first.json()) as { cursor: string; complete: boolean };
+      expect(body.complete).toBe(true);
+      expect(first.headers.get('etag')).toBe(`"${body.cursor}"`);
+
+      const initrd = '/os/9/images/pxeboot/initrd.img';
+      const initrdBytes = bytesOf('initrd', 4321);
+      up.set(initrd, initrdBytes);
+      await publishOk('boot/t', initrd, initrdBytes);
+      const delta = await req(`/api/v1/files?since=${body.cursor}`);
+      expect(delta.status).toBe(200);
+      const changed = (await delta.json()) as { cursor: string; complete: boolean; entries: { name: string }[] };
+      expect(changed.complete).toBe(false);
+      expect(changed.entries.map((e) => e.name)).toEqual(['boot/t-initrd.img']);
+      expect(delta.headers.get('etag')).toBe(`"${changed.cursor}"`);
+      expect((await req(`/api/v1/files?since=${changed.cursor}`)).status).toBe(304);
+      expect((await req('/api/v1/files?since=abc')).status).toBe(400);
+    });
+
     it('long-poll (?wait) with the current ETag returns the new catalog once a publication happens', async () => {
       const bytes = bytesOf('k', 1234);
       up.set(KERNEL, bytes);

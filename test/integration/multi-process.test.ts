@@ -72,14 +72,6 @@ describe('two serve processes on one file store', () => {
       ),
     );
     const bodies = await Promise.all(responses.map(async (r) => `${r.status} ${await r.text()}`));
-    console.log(
-      'DEBUG-ERR',
-      [one, two]
-        .flatMap(({ p }) => p.logs.filter((l) => l.level === 'error'))
-        .map((l) => JSON.stringify(l))
-        .slice(0, 2)
-        .join('\n'),
-    );
     const errors = [one, two].flatMap(({ p }) => p.logs.filter((l) => l.level === 'error').map((l) => l['err']));
     expect(bodies, `server errors: ${JSON.stringify(errors.slice(0, 2))}`).toEqual(
       Array.from({ length: 50 }, () => '200 '),

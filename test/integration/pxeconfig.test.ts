@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { keys } from '../../src/core/object-keys.js';
-import type { ConfigCatalog, ConfigRecord } from '../../src/core/records.js';
+import type { Changes, ConfigCatalog, ConfigRecord } from '../../src/core/records.js';
 import { getJson } from '../../src/storage/object-store.js';
 import { createHarness, listTree, TRANSPORTS, type Harness } from '../helpers/app-harness.js';
 
@@ -239,6 +239,34 @@ describe.each(TRANSPORTS)('pxeconfig routes via %s', (transport) => {
     const changed = await h.request('/api/v1/sites/default/configs', { headers: { 'if-none-match': etag } });
     expect(changed.status).toBe(200);
     expect(changed.headers.get('etag')).not.toBe(etag);
+  });
+
+  it("carries each site's config writes and deletions in the change feed, and no other site's", async () => {
+    const feed = async (query: string) => {
+      const res = await h.request(`/api/v1/changes?${query}`);
+      return { status: res.status, body: res.status === 200 ? ((await res.json()) as Changes) : null };
+    };
+    const start = (await feed('site=default')).body;
+    expect(start).toMatchObject({ complete: true, site: 'default', configs: [] });
+    const east = (await feed('site=east')).body?.cursor ?? '';
+    const path = 'pxelinux.cfg/01-aa-bb-cc-dd-ee-ff';
+
+    await foreman('POST', `/tftp/PXELinux/${MAC}`, { pxeconfig: 'x' });
+    const written = await feed(`site=default&since=${start?.cursor}`);
+    expect(written.body).toMatchObject({ complete: false, files: [] });
+    expect(written.body?.configs.map((c) => [c.path, c.deleted])).toEqual([[path, false]]);
+    await foreman('DELETE', `/tftp/PXELinux/${MAC}`);
+    const deleted = await feed(`site=default&since=${written.body?.cursor}`);
+    expect(deleted.body?.configs.map((c) => [c.path, c.deleted])).toEqual([[path, true]]);
+    expect((await feed(`site=default&since=${deleted.body?.cursor}`)).status).toBe(304);
+
+    // East's feed moved on (one log for all sites) without carrying default's configs.
+    const forEast = await feed(`site=east&since=${east}`);
+    expect(forEast.body).toMatchObject({ complete: false, configs: [], files: [], cursor: deleted.body?.cursor });
+    const unknown = await h.request('/api/v1/changes?site=nowhere');
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: 'unknown-site' } });
+    expect((await feed('site=default&since=-1')).status).toBe(400);
   });
 });
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { NO_AUTH, type AuthSettings } from '../../core/auth.js';
 import { createBootConfigs } from '../../core/boot-configs.js';
 import { createChangeSignal } from '../../core/changes.js';
 import type { Logger } from '../../core/ports.js';
@@ -6,6 +7,7 @@ import { systemClock } from '../../core/ports.js';
 import type { Site } from '../../core/sites.js';
 import type { AppDeps } from '../../http/app.js';
 import type { ObjectStore } from '../../storage/object-store.js';
+import { nodeRemoteAddress } from './auth.js';
 import { createNodeFetcher, type UpstreamSettings } from './fetcher-deps.js';
 import { nodeSha256 } from './hasher.js';
 import { VERSION } from './version.js';
@@ -18,6 +20,9 @@ export function createNodeAppDeps(opts: {
   sites: readonly Site[];
   httpsEnabled?: boolean;
   catalogPollMs?: number;
+  /** Default: no tokens, smart-proxy routes loopback-only. */
+  auth?: AuthSettings;
+  createOnly?: { readonly honoured: boolean; readonly detail: string } | null;
 }): { deps: AppDeps; close(): Promise<void> } {
   const changes = createChangeSignal();
   const { fetcher, close } = createNodeFetcher(opts.store, opts.settings, opts.logger, changes);
@@ -39,6 +44,9 @@ export function createNodeAppDeps(opts: {
     sites: opts.sites,
     httpsEnabled: opts.httpsEnabled ?? false,
     catalogPollMs: opts.catalogPollMs ?? 500,
+    auth: opts.auth ?? NO_AUTH,
+    createOnly: opts.createOnly ?? null,
+    remoteAddress: nodeRemoteAddress,
   };
   return { deps, close };
 }

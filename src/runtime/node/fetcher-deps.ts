@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ChangeSignal } from '../../core/changes.js';
+import { describe } from '../../core/errors.js';
+import { compactEvents } from '../../core/events.js';
 import { createFetcher, type Fetcher } from '../../core/fetcher.js';
 import type { Logger, UpstreamClient } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
 import { nodeUrlPolicy } from '../../core/url-policy.js';
 import type { ObjectStore } from '../../storage/object-store.js';
-import { createFtpUpstream } from './ftp-upstream.js';
 import { nodeSha256 } from './hasher.js';
 import { createUndiciUpstream } from './upstream.js';
 import { VERSION } from './version.js';
@@ -21,6 +22,9 @@ export interface UpstreamSettings {
   readonly 'lease-ttl': number;
 }
 
+/** How often a fetcher trims the change log (core/events.ts) to its newest events; cheap when there is nothing to do. */
+const COMPACT_EVERY_MS = 5 * 60_000;
+
 /** The core fetcher wired with Node capabilities (undici and basic-ftp for ftp://, node:crypto, the system clock). */
 export function createNodeFetcher(
   store: ObjectStore,
@@ -34,13 +38,19 @@ export function createNodeFetcher(
     headersTimeoutMs: settings['headers-timeout'] * 1000,
     bodyIdleTimeoutMs: settings['idle-timeout'] * 1000,
   });
-  const ftp = createFtpUpstream({
-    verifyTls: settings['verify-tls'],
-    connectTimeoutMs: settings['connect-timeout'] * 1000,
-    idleTimeoutMs: settings['idle-timeout'] * 1000,
-  });
+  // basic-ftp is loaded on the first ftp:// fetch only: most sites never use it, and every module loaded at start
+  // is resident memory for the life of the process.
+  let ftp: Promise<UpstreamClient & { close(): Promise<void> }> | null = null;
+  const ftpClient = () =>
+    (ftp ??= import('./ftp-upstream.js').then((m) =>
+      m.createFtpUpstream({
+        verifyTls: settings['verify-tls'],
+        connectTimeoutMs: settings['connect-timeout'] * 1000,
+        idleTimeoutMs: settings['idle-timeout'] * 1000,
+      }),
+    ));
   const upstream: UpstreamClient = {
-    request: (req) => (req.url.protocol === 'ftp:' ? ftp : http).request(req),
+    request: async (req) => (req.url.protocol === 'ftp:' ? (await ftpClient()).request(req) : http.request(req)),
   };
   const fetcher = createFetcher({
     store,
@@ -58,10 +68,23 @@ export function createNodeFetcher(
     followPollMs: 100,
     ...(changes ? { changes } : {}),
   });
+  // Off the publish path on purpose: deleting thousands of events on S3 takes a while, and no publication (or
+  // Foreman's config write) should wait for it. Several fetchers compacting at once is safe.
+  let compacting: Promise<void> | null = null;
+  const compactor = setInterval(() => {
+    compacting ??= compactEvents(store)
+      .then(
+        (deleted) => (deleted > 0 ? logger.info('change log compacted', { deleted }) : undefined),
+        (err: unknown) => logger.warn('change log compaction failed; retried later', { error: describe(err) }),
+      )
+      .finally(() => (compacting = null));
+  }, COMPACT_EVERY_MS);
+  compactor.unref();
   return {
     fetcher,
     async close() {
-      await Promise.all([http.close(), ftp.close()]);
+      clearInterval(compactor);
+      await Promise.all([http.close(), ftp?.then((c) => c.close()), compacting]);
     },
   };
 }

@@ -6,6 +6,7 @@ import { createStoreSource } from '../../../src/agent/store-source.js';
 import { createAgent } from '../../../src/agent/sync.js';
 import type { Agent, AgentOptions } from '../../../src/agent/sync.js';
 import { createBootConfigs } from '../../../src/core/boot-configs.js';
+import { createChangeSignal } from '../../../src/core/changes.js';
 import { systemClock } from '../../../src/core/ports.js';
 import { createMemoryStore } from '../../../src/storage/memory-store.js';
 import {
@@ -297,27 +298,18 @@ describe('agent config sync', () => {
     expect(() => newAgent({ site: '../x' })).toThrow(/site/);
   });
 
-  it('a config written while the files catalog is long-polled appears without waiting for it', async () => {
-    // A fetcher whose files catalog never changes holds each long-poll for its full wait.
-    const holding: FakeSource = {
-      ...src,
-      catalog: (etag, wait, signal) =>
-        etag !== null && wait
-          ? new Promise((resolve, reject) => {
-              const timer = setTimeout(() => resolve('not-modified'), wait * 1000);
-              signal?.addEventListener('abort', () => {
-                clearTimeout(timer);
-                reject(new Error('aborted'));
-              });
-            })
-          : src.catalog(etag),
-    };
-    const a = newAgent({ source: holding });
+  it('a config written while the agent long-polls appears at once: the change feed wakes for configs too', async () => {
+    const store = createMemoryStore();
+    const changes = createChangeSignal();
+    const configs = createBootConfigs({ store, hasher: nodeHasher, clock: systemClock, newId: randomUUID, changes });
+    // The poll interval is far longer than the test's timeout: only the wake-up of the long-poll answers in time.
+    const source = createStoreSource({ store, description: 'memory', pollMs: 600_000, wake: (s) => changes.next(s) });
+    const a = newAgent({ source });
     const ac = new AbortController();
     const running = a.run({ intervalMs: 5, waitSeconds: 30, signal: ac.signal });
     try {
       await new Promise((r) => setTimeout(r, 50));
-      serveConfigs(src, 'default', [[configFor(PXE, 'late'), 'late']]);
+      await configs.set('default', 'Pxelinux', 'aa:bb:cc:dd:ee:ff', 'late', {});
       await waitFor(() => exists(join(t.root, PXE)), 3000);
       expect(await readFile(join(t.root, PXE), 'utf8')).toBe('late');
     } finally {
@@ -335,7 +327,7 @@ describe('two sites through the store', () => {
     await configs.set('west', 'Pxelinux', 'aa:bb:cc:dd:ee:ff', 'WEST host', {});
     await configs.set('east', 'Pxegrub2', '11:22:33:44:55:66', 'east only', {});
     await configs.createDefault('west', 'Ztp', 'west ztp default', {});
-    const source = createStoreSource({ store, description: 'memory', hasher: nodeHasher, pollMs: 10 });
+    const source = createStoreSource({ store, description: 'memory', pollMs: 10 });
     const west = await tempRoot();
     try {
       const agents = {

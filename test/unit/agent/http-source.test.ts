@@ -6,21 +6,22 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ensureVersionFile } from '../../../src/agent/activate.js';
 import { createHttpSource } from '../../../src/agent/http-source.js';
+import { UnknownSiteError } from '../../../src/agent/source.js';
 import { createAgent } from '../../../src/agent/sync.js';
 import { readAll } from '../../../src/storage/object-store.js';
 import { configFor, entryFor, memoryLogger, nodeHasher, tempRoot } from '../../helpers/agent-fixtures.js';
 
 const CONTENT = '0123456789'.repeat(1000);
 const entry = entryFor('boot/x-vmlinuz', CONTENT);
-const ETAG = '"cat-1"';
+const CURSOR = '7';
 const TOKEN = 'secret-token';
 const CFG_PATH = 'grub2/grub.cfg-aa:bb:cc:dd:ee:ff';
 // Same bytes as the boot file: configs are content-addressed blobs too, served by the same blob route.
 const config = configFor(CFG_PATH, CONTENT);
 const gone = configFor('pxelinux.cfg/01-aa-bb-cc-dd-ee-ff', 'old', true);
-const CFG_ETAG = '"cfg-1"';
-/** What the configs route answers for site "default" (replaced by tests that need a malformed body). */
-let configsBody: unknown = { site: 'default', etag: CFG_ETAG, entries: [config, gone] };
+const snapshot = () => ({ cursor: CURSOR, complete: true, site: 'default', files: [entry], configs: [config, gone] });
+/** What the change feed answers for site "default" without a cursor (replaced by tests that need a malformed body). */
+let changesBody: unknown = snapshot();
 
 interface Seen {
   url: string;
@@ -61,20 +62,22 @@ beforeAll(async () => {
     seen.push({ url: req.url ?? '', headers: req.headers });
     const url = new URL(req.url ?? '/', 'http://x');
     if (req.headers.authorization !== `Bearer ${TOKEN}`) return void res.writeHead(401).end('bad token');
-    if (url.pathname === '/pfx/api/v1/files') {
-      if (req.headers['if-none-match'] === ETAG) return void res.writeHead(304, { etag: ETAG }).end();
-      res.writeHead(200, { 'content-type': 'application/json', etag: ETAG });
-      return void res.end(JSON.stringify({ entries: [entry] }));
-    }
-    if (url.pathname === '/pfx/api/v1/sites/default/configs') {
-      if (req.headers['if-none-match'] === CFG_ETAG) return void res.writeHead(304, { etag: CFG_ETAG }).end();
-      res.writeHead(200, { 'content-type': 'application/json', etag: CFG_ETAG });
-      return void res.end(JSON.stringify(configsBody));
-    }
-    if (/^\/pfx\/api\/v1\/sites\/[^/]+\/configs$/.test(url.pathname)) {
-      // The fetcher's answer for a site missing from its --sites (src/http/api-v1.ts).
-      res.writeHead(404, { 'content-type': 'application/json' });
-      return void res.end(JSON.stringify({ error: 'not-found', message: 'no site "east" (configured: default)' }));
+    if (url.pathname === '/pfx/api/v1/changes') {
+      const site = url.searchParams.get('site');
+      const since = url.searchParams.get('since');
+      if (site !== null && site !== 'default') {
+        // The fetcher's answer for a site missing from its --sites (src/http/api-v1.ts).
+        res.writeHead(404, { 'content-type': 'application/json' });
+        const error = { code: 'unknown-site', message: `no site "${site}" (configured: default)` };
+        return void res.end(JSON.stringify({ error }));
+      }
+      if (since === CURSOR) return void res.writeHead(304, { etag: `"${CURSOR}"` }).end();
+      const body =
+        since === null
+          ? changesBody
+          : { cursor: CURSOR, complete: false, site, files: [entry], configs: site === null ? [] : [config] };
+      res.writeHead(200, { 'content-type': 'application/json', etag: `"${CURSOR}"` });
+      return void res.end(JSON.stringify(body));
     }
     if (url.pathname === `/pfx/api/v1/blobs/${entry.sha256}`) return blob(req, res, bytes);
     if (url.pathname === `/pfx/api/v1/blobs/${'f'.repeat(64)}`) {
@@ -92,19 +95,31 @@ afterAll(async () => {
 beforeEach(() => {
   seen = [];
   cutAfter = null;
-  configsBody = { site: 'default', etag: CFG_ETAG, entries: [config, gone] };
+  changesBody = snapshot();
 });
 
 describe('http source', () => {
   const source = () => createHttpSource({ baseUrl: base, token: TOKEN });
 
-  it('reads the catalog with its ETag, then gets 304 as not-modified; long-poll passes ?wait=', async () => {
-    const cat = await source().catalog(null);
-    expect(cat).toEqual({ etag: ETAG, entries: [entry] });
-    expect(await source().catalog(ETAG, 5)).toBe('not-modified');
-    expect(seen.map((s) => s.url)).toEqual(['/pfx/api/v1/files', '/pfx/api/v1/files?wait=5']);
+  it('reads a snapshot, then a delta after its cursor, then 304 as not-modified; long-poll passes ?wait=', async () => {
+    expect(await source().changes('default', null)).toEqual(snapshot());
+    expect(await source().changes('default', '5')).toEqual({
+      cursor: CURSOR,
+      complete: false,
+      site: 'default',
+      files: [entry],
+      configs: [config],
+    });
+    expect(await source().changes('default', CURSOR, 5)).toBe('not-modified');
+    expect(await source().changes(null, '5')).toMatchObject({ site: null, files: [entry], configs: [] });
+    expect(seen.map((s) => s.url)).toEqual([
+      '/pfx/api/v1/changes?site=default',
+      '/pfx/api/v1/changes?site=default&since=5',
+      `/pfx/api/v1/changes?site=default&since=${CURSOR}&wait=5`,
+      '/pfx/api/v1/changes?since=5',
+    ]);
     expect(seen[0]?.headers['accept-encoding']).toBe('identity');
-    expect(seen[1]?.headers['if-none-match']).toBe(ETAG);
+    expect(seen[0]?.headers.authorization).toBe(`Bearer ${TOKEN}`);
   });
 
   it('reads a blob whole, and from an offset with Range (206)', async () => {
@@ -118,11 +133,11 @@ describe('http source', () => {
 
   it('names the URL and status on errors', async () => {
     const bad = createHttpSource({ baseUrl: base, token: 'wrong' });
-    await expect(bad.catalog(null)).rejects.toThrow(`[source:http] GET ${base}/api/v1/files: 401 bad token`);
+    await expect(bad.changes(null, null)).rejects.toThrow(`[source:http] GET ${base}/api/v1/changes: 401 bad token`);
     const missing = { ...entry, sha256: 'e'.repeat(64) };
     await expect(source().openBlob(missing, 0)).rejects.toThrow(/blobs\/e{64}: 404 \{"error":"no such blob"\}/);
-    await expect(createHttpSource({ baseUrl: 'http://127.0.0.1:1' }).catalog(null)).rejects.toThrow(
-      /\[source:http\] GET http:\/\/127\.0\.0\.1:1\/api\/v1\/files: .*ECONNREFUSED/,
+    await expect(createHttpSource({ baseUrl: 'http://127.0.0.1:1' }).changes(null, null)).rejects.toThrow(
+      /\[source:http\] GET http:\/\/127\.0\.0\.1:1\/api\/v1\/changes: .*ECONNREFUSED/,
     );
   });
 
@@ -155,35 +170,28 @@ describe('http source', () => {
   });
 });
 
-describe('http source: config catalogs', () => {
+describe('http source: site configs', () => {
   const source = () => createHttpSource({ baseUrl: base, token: TOKEN });
 
-  it("reads a site's configs with their ETag, then 304 as not-modified; long-poll passes ?wait=", async () => {
-    expect(await source().configs('default', null)).toEqual({
-      site: 'default',
-      etag: CFG_ETAG,
-      entries: [config, gone],
-    });
-    expect(await source().configs('default', CFG_ETAG, 7)).toBe('not-modified');
-    expect(seen.map((s) => s.url)).toEqual([
-      '/pfx/api/v1/sites/default/configs',
-      '/pfx/api/v1/sites/default/configs?wait=7',
-    ]);
-    expect(seen[0]?.headers.authorization).toBe(`Bearer ${TOKEN}`);
-    expect(seen[1]?.headers['if-none-match']).toBe(CFG_ETAG);
-  });
-
-  it('names the site when the fetcher does not know it (404)', async () => {
-    await expect(source().configs('east', null)).rejects.toThrow(
-      `[source:http] GET ${base}/api/v1/sites/east/configs: 404 site "east" is unknown to the fetcher`,
+  it('names the site when the fetcher does not know it (404 unknown-site)', async () => {
+    const err = await source()
+      .changes('east', null)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnknownSiteError);
+    expect((err as Error).message).toContain(
+      `[source:http] GET ${base}/api/v1/changes: site "east" is unknown to the fetcher`,
     );
   });
 
-  it('refuses a malformed config catalog', async () => {
-    configsBody = { site: 'default', entries: [{ ...config, deleted: 'no' }] };
-    await expect(source().configs('default', null)).rejects.toThrow(/configs: entries\[0\] bad deleted/);
-    configsBody = { site: 'west', entries: [] };
-    await expect(source().configs('default', null)).rejects.toThrow(/answered for site "west"/);
+  it('refuses a malformed change feed', async () => {
+    changesBody = { ...snapshot(), configs: [{ ...config, deleted: 'no' }] };
+    await expect(source().changes('default', null)).rejects.toThrow(/changes: configs\[0\] bad deleted/);
+    changesBody = { ...snapshot(), files: [{ ...entry, size: '1' }] };
+    await expect(source().changes('default', null)).rejects.toThrow(/changes: files\[0\] bad size/);
+    changesBody = { ...snapshot(), site: 'west' };
+    await expect(source().changes('default', null)).rejects.toThrow(/answered for site "west"/);
+    changesBody = { ...snapshot(), cursor: undefined };
+    await expect(source().changes('default', null)).rejects.toThrow(/no "cursor" string/);
   });
 
   it("lets an agent write the site's configs through the blob route", async () => {

@@ -144,6 +144,47 @@ describe('agent sync', () => {
     expect(await readFile(join(t.root, KERNEL), 'utf8')).toBe('k2');
   });
 
+  it('applies only what changed; a periodic full resync heals a change the feed never announced', async () => {
+    let now = 0;
+    const a = createAgent({ ...baseOpts(), clock: { now: () => now }, fullResyncMs: 60_000 });
+    const [k1, i1] = [entryFor(KERNEL, 'k1'), entryFor(INITRD, 'i1', [], 'initrd.img')];
+    serve(src, [
+      [k1, 'k1'],
+      [i1, 'i1'],
+    ]);
+    const first = await a.syncOnce();
+    expect(first).toMatchObject({ ok: true, full: true });
+    expect(first.names.map((n) => n.outcome)).toEqual(['updated', 'updated']);
+
+    // One name changed: the pass touches that name only.
+    const k2 = entryFor(KERNEL, 'k2', [k1.version]);
+    serve(src, [
+      [k2, 'k2'],
+      [i1, 'i1'],
+    ]);
+    const delta = await a.syncOnce();
+    expect(delta).toMatchObject({ ok: true, full: false });
+    expect(delta.names).toEqual([{ name: KERNEL, outcome: 'updated', version: k2.version }]);
+    expect(src.calls.at(-1)).toMatchObject({ since: first.cursor, answer: 'delta' });
+
+    // A publication without its change event: the feed has nothing to say...
+    const i2 = entryFor(INITRD, 'i2', [i1.version], 'initrd.img');
+    src.blobs.set(i2.sha256, new TextEncoder().encode('i2'));
+    src.publish([k2, i2], false);
+    expect(await a.syncOnce()).toMatchObject({ notModified: true });
+    expect(await readFile(join(t.root, INITRD), 'utf8')).toBe('i1');
+    // ...until the periodic full read.
+    now += 60_000;
+    const resync = await a.syncOnce();
+    expect(resync).toMatchObject({ ok: true, full: true });
+    expect(src.calls.at(-1)).toMatchObject({ since: null, answer: 'complete' });
+    expect(resync.names).toEqual([
+      { name: KERNEL, outcome: 'unchanged', version: k2.version },
+      { name: INITRD, outcome: 'updated', version: i2.version },
+    ]);
+    expect(await readFile(join(t.root, INITRD), 'utf8')).toBe('i2');
+  });
+
   it('refuses unsafe catalog names and creates nothing for them', async () => {
     const good = entryFor(KERNEL, 'k1');
     const bad = ['../x', '/abs', 'a/b-orig/c', 'boot/../../x', 'pxelinux.cfg/01-aa', '.hidden', 'a//b'].map((name) => ({
@@ -228,10 +269,10 @@ describe('agent sync', () => {
     serve(src, [[entryFor(KERNEL, 'k1'), 'k1']]);
     const logger = memoryLogger();
     const calls = { n: 0 };
-    const flaky = {
+    const flaky: FakeSource = {
       ...src,
-      catalog: (etag: string | null) =>
-        ++calls.n === 1 ? Promise.reject(new Error('fetcher down')) : src.catalog(etag),
+      changes: (site, since, wait, signal) =>
+        ++calls.n === 1 ? Promise.reject(new Error('fetcher down')) : src.changes(site, since, wait, signal),
     };
     const a = createAgent({ ...baseOpts(), source: flaky, logger });
     const ac = new AbortController();

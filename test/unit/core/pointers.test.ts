@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
+import { changesSince, currentCursor } from '../../../src/core/events.js';
 import { keys } from '../../../src/core/object-keys.js';
-import { latestPointer, publish } from '../../../src/core/pointers.js';
+import { healedPointer, latestPointer, publish } from '../../../src/core/pointers.js';
 import { versionOf, type VersionEntry } from '../../../src/core/records.js';
 import { createMemoryStore } from '../../../src/storage/memory-store.js';
-import { readAll } from '../../../src/storage/object-store.js';
+import { getJson, putJson, readAll } from '../../../src/storage/object-store.js';
 
 const entry = (content: string, url = 'http://h/vmlinuz'): VersionEntry => {
   const sha256 = createHash('sha256').update(content).digest('hex');
@@ -73,5 +74,30 @@ describe('pointer log', () => {
     expect((await latestPointer(store, 'boot/t-vmlinuz'))?.generation).toBe(2);
     await store.delete(keys.head('boot/t-vmlinuz'));
     expect((await latestPointer(store, 'boot/t-vmlinuz'))?.generation).toBe(2);
+  });
+
+  it('announces each publication in the change log; a publication whose publisher stopped first is healed', async () => {
+    const store = createMemoryStore();
+    const name = 'boot/t-vmlinuz';
+    const first = await publish(store, input('a', 1));
+    expect(await publish(store, input('a', 2))).toMatchObject({ kind: 'already-current' });
+    const log = await changesSince(store, 0);
+    expect(log.reset === false && log.events.map((e) => e.changes)).toEqual([[{ kind: 'file', name }]]);
+
+    // A publisher that stopped right after its create-only pointer write: no change event, no hint.
+    const record = { ...first.record, ...entry('b'), generation: 2, startedAt: 3 };
+    await putJson(store, keys.pointer(name, 2), record, { ifNoneMatch: '*' });
+    expect(await currentCursor(store)).toBe(1);
+    // Readers still find it by probing, but agents following the log would not hear of it...
+    expect((await latestPointer(store, name))?.generation).toBe(2);
+    // ...until the next fetch job reads the name (healedPointer), whatever upstream then says.
+    expect((await healedPointer(store, name, new Date(0).toISOString()))?.generation).toBe(2);
+    expect(await currentCursor(store)).toBe(2);
+    expect(await getJson(store, keys.head(name))).toMatchObject({ generation: 2 });
+    const healed = await changesSince(store, 1);
+    expect(healed.reset === false && healed.events.map((e) => e.changes)).toEqual([[{ kind: 'file', name }]]);
+    // Nothing to heal: no further event.
+    await healedPointer(store, name, new Date(0).toISOString());
+    expect(await currentCursor(store)).toBe(2);
   });
 });

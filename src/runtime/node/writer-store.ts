@@ -1,0 +1,29 @@
+import { ConfigError } from '../../core/errors.js';
+import type { Logger } from '../../core/ports.js';
+import { openStore, type OpenedStore } from '../../storage/store-url.js';
+
+/**
+ * Opens the store of a writer (`serve`, `fetch`). Pointers and leases rely on create-only writes; an S3 server that
+ * ignores `If-None-Match: *` cannot keep two writers apart, so pxecache says so loudly and refuses to run as a writer
+ * unless the operator states that this is the only one (`--accept-single-writer`).
+ */
+export async function openWriterStore(
+  config: { readonly store: string; readonly 'accept-single-writer': boolean },
+  logger: Logger,
+  open: (url: string) => Promise<OpenedStore> = openStore,
+): Promise<OpenedStore> {
+  const opened = await open(config.store);
+  if (opened.createOnly && !opened.createOnly.honoured) {
+    logger.error('STORE IGNORES CREATE-ONLY WRITES: two writers could overwrite each other', {
+      store: opened.description,
+      detail: opened.createOnly.detail,
+      accepted: config['accept-single-writer'],
+    });
+    if (!config['accept-single-writer'])
+      throw new ConfigError([
+        `--store: ${opened.description} does not honour create-only writes (If-None-Match: *): ${opened.createOnly.detail}. ` +
+          'Use a server that does (AWS S3, R2, MinIO, Ceph RGW), or run exactly one writer and pass --accept-single-writer',
+      ]);
+  }
+  return opened;
+}
