@@ -14,6 +14,7 @@ command -v ceph-osd >/dev/null 2>&1 || missing+=(ceph-osd)
 command -v radosgw >/dev/null 2>&1 || missing+=(radosgw)
 command -v ceph >/dev/null 2>&1 || missing+=(ceph-common)
 command -v curl >/dev/null 2>&1 || missing+=(curl) # scripts/ceph-rgw.sh warms RGW up with signed requests
+[ -x /usr/bin/aws ] || missing+=(awscli) # npm run bench: Debian's awscli is the S3 baseline client
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: need Debian packages ${missing[*]}: run as root or: sudo apt-get install -y ${missing[*]}" >&2

@@ -16,10 +16,14 @@ type Out = (line: string) => void;
 
 export async function runServe(config: ServeConfig, logger: Logger): Promise<number> {
   const server = await startNodeServer(config, logger);
+  // SIGHUP re-reads --tokens-file (rotation without a restart), as daemons conventionally reload on it.
+  const reload = () => void server.reload();
+  process.on('SIGHUP', reload);
   await new Promise<void>((resolveSignal) => {
     process.once('SIGINT', resolveSignal);
     process.once('SIGTERM', resolveSignal);
   });
+  process.off('SIGHUP', reload);
   logger.info('shutting down');
   await server.close();
   return EXIT_OK;

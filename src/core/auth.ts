@@ -4,8 +4,9 @@ import type { HasherFactory } from './ports.js';
 /**
  * Bearer tokens for the native API and agents (DESIGN.md: "Agents and the native API use bearer tokens with scopes").
  * A server keeps only the sha256 of each token, so no config file, environment or process listing holds a usable
- * credential; `pxecache token` makes a token and prints the line to configure. Foreman sends no bearer token: the
- * smart-proxy routes are guarded by the peer address instead (http/auth.ts) until client certificates land.
+ * credential; `pxecache token` makes a token and prints the line to configure. Foreman sends no bearer token: it
+ * authenticates with a client certificate whose CN must be in `trustedHosts` (smart-proxy's trusted_hosts), and over
+ * plain HTTP the smart-proxy routes are guarded by the peer address instead (http/auth.ts).
  */
 
 export const SCOPES = ['read', 'fetch', 'admin'] as const;
@@ -19,16 +20,81 @@ export interface TokenRecord {
   readonly scopes: readonly Scope[];
 }
 
-/** What the HTTP layer enforces; built once at start by `authSettings`. */
-export interface AuthSettings {
-  readonly tokens: readonly TokenRecord[];
-  /** The native API answers 401 to a request without a valid bearer token. */
-  readonly requireToken: boolean;
-  /** Smart-proxy routes accept non-loopback peers (`--open-smart-proxy`); otherwise they are loopback-only. */
-  readonly openSmartProxy: boolean;
+/** The configured tokens, read on every request so that a reloaded `--tokens-file` applies without a restart. */
+export interface TokenSet {
+  current(): readonly TokenRecord[];
+  replace(tokens: readonly TokenRecord[]): void;
 }
 
-export const NO_AUTH: AuthSettings = Object.freeze({ tokens: [], requireToken: false, openSmartProxy: false });
+export function createTokenSet(initial: readonly TokenRecord[]): TokenSet {
+  let tokens: readonly TokenRecord[] = Object.freeze([...initial]);
+  return {
+    current: () => tokens,
+    replace(next) {
+      tokens = Object.freeze([...next]);
+    },
+  };
+}
+
+/** What the HTTP layer enforces; built once at start by `authSettings` (only the token set changes afterwards). */
+export interface AuthSettings {
+  readonly tokens: TokenSet;
+  /**
+   * The native API answers 401 to a request without a valid bearer token. Tokens present in `tokens` are required
+   * whatever this says (see `tokensRequired`): a file that gains tokens while serving makes them count.
+   */
+  readonly requireToken: boolean;
+  /** Smart-proxy routes over plain HTTP accept non-loopback peers (`--open-smart-proxy`); else loopback-only. */
+  readonly openSmartProxy: boolean;
+  /**
+   * Lowercase client-certificate CNs allowed to call the smart-proxy routes over HTTPS (smart-proxy's
+   * trusted_hosts); empty refuses every certificate.
+   */
+  readonly trustedHosts: readonly string[];
+  /** Failed bearer-token attempts per remote address and minute before it gets 429; 0 turns the limit off. */
+  readonly failureLimit: number;
+}
+
+export const DEFAULT_FAILURE_LIMIT = 10;
+
+/** No tokens, smart-proxy routes loopback-only over HTTP, no trusted client certificate. */
+export function noAuth(): AuthSettings {
+  return Object.freeze({
+    tokens: createTokenSet([]),
+    requireToken: false,
+    openSmartProxy: false,
+    trustedHosts: [],
+    failureLimit: DEFAULT_FAILURE_LIMIT,
+  });
+}
+
+export function tokensRequired(auth: AuthSettings): boolean {
+  return auth.requireToken || auth.tokens.current().length > 0;
+}
+
+/**
+ * Whether a verified client certificate may call the smart-proxy routes. Its CN only, compared case-insensitively,
+ * as smart-proxy does (`https_cert_cn`, then `trusted_hosts.include?(fqdn.downcase)`); subjectAltName entries are
+ * not consulted, as smart-proxy ignores them: Puppet-CA certificates carry dns_alt_names shared by several hosts.
+ */
+export function isTrustedClient(auth: AuthSettings, cn: string | null): boolean {
+  return cn !== null && auth.trustedHosts.includes(cn.toLowerCase());
+}
+
+/** `--trusted-hosts foreman.example.com,Foreman2.example.com` -> lowercase names; a ConfigError naming bad entries. */
+export function parseTrustedHosts(text: string): string[] {
+  const names = text
+    .split(',')
+    .map((n) => n.trim().toLowerCase())
+    .filter((n) => n !== '');
+  const bad = names.filter((n) => !/^[^\s*]{1,255}$/.test(n));
+  if (bad.length)
+    throw new ConfigError([
+      `--trusted-hosts: ${bad.map((n) => JSON.stringify(n)).join(', ')}: ` +
+        'expected certificate CNs (no spaces, no wildcards) separated by ","',
+    ]);
+  return [...new Set(names)];
+}
 
 /** No ":" or ",": the one-line form separates fields and entries with them. */
 export const TOKEN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -137,6 +203,8 @@ export function authSettings(opts: {
   tokens: readonly TokenRecord[];
   insecureNoAuth: boolean;
   openSmartProxy: boolean;
+  trustedHosts?: readonly string[];
+  failureLimit?: number;
 }): AuthSettings {
   const networked = !isLoopback(opts.host);
   if (opts.insecureNoAuth && opts.tokens.length > 0)
@@ -150,9 +218,11 @@ export function authSettings(opts: {
         `--insecure-no-auth to serve it unauthenticated`,
     ]);
   return Object.freeze({
-    tokens: Object.freeze([...opts.tokens]),
+    tokens: createTokenSet(opts.tokens),
     requireToken: opts.tokens.length > 0 || (networked && !opts.insecureNoAuth),
     openSmartProxy: opts.openSmartProxy,
+    trustedHosts: Object.freeze([...(opts.trustedHosts ?? [])]),
+    failureLimit: opts.failureLimit ?? DEFAULT_FAILURE_LIMIT,
   });
 }
 
@@ -165,16 +235,17 @@ export function isLoopback(address: string): boolean {
 
 /**
  * Finds the record whose sha256 matches the presented token's. Every record is compared, in full, whatever matched:
- * the time taken says nothing about how much of which hash was right.
+ * the time taken says nothing about how much of which hash was right. A TokenSet is read at each call (rotation).
  */
 export function createTokenVerifier(
-  tokens: readonly TokenRecord[],
+  tokens: readonly TokenRecord[] | TokenSet,
   hasher: HasherFactory,
 ): (presented: string) => TokenRecord | null {
+  const current = 'current' in tokens ? () => tokens.current() : () => tokens;
   return (presented) => {
     const digest = hashToken(presented, hasher);
     let match: TokenRecord | null = null;
-    for (const record of tokens) {
+    for (const record of current()) {
       const equal = constantTimeEqual(digest, record.sha256);
       if (equal && match === null) match = record;
     }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { LIST_FORMAT, SCOPES, TOKEN_ID } from './auth.js';
 import { ConfigError } from './errors.js';
+import { parseHostList } from './host-rules.js';
 
 /**
  * Every option of every command, in one table: the CLI derives its flags, `PXECACHE_*` variables and `--help` from
@@ -20,13 +21,50 @@ const storeUrl = z
   .regex(/^(file:.+|memory:|s3:\/\/.+)$/, 'must be file:<path>, s3://<bucket>/<prefix> or memory:');
 const storeHelp = 'where versions and the catalog live: file:<dir> (embedded default) or s3://<bucket>/<prefix>';
 
+/** Validated here so a bad entry is a start-up error naming the option; the runtime builds the rules from it. */
+const hostList = (source: '--upstream-allow' | '--upstream-deny', what: string) =>
+  z
+    .string()
+    .superRefine((value, ctx) => {
+      for (const message of parseHostList(value, source).issues) ctx.addIssue({ code: 'custom', message });
+    })
+    .default('')
+    .describe(what);
+
 const upstream = {
   'verify-tls': bool(true, "verify upstream TLS certificates (smart-proxy's verify_server_cert)"),
   'connect-timeout': seconds(10, 'upstream connect timeout, seconds'),
   'headers-timeout': seconds(30, 'upstream response headers timeout, seconds'),
   'idle-timeout': seconds(60, 'longest pause between two upstream body chunks, seconds'),
   'max-redirects': z.coerce.number().int().min(0).max(20).default(5).describe('redirects followed per fetch'),
+  'upstream-allow': hostList(
+    '--upstream-allow',
+    'only these upstream hosts: names, "*.domain", addresses, CIDRs, comma-separated (default: any not denied)',
+  ),
+  'upstream-deny': hostList(
+    '--upstream-deny',
+    'never these upstream hosts, besides 169.254.0.0/16, fe80::/10, fd00:ec2::254, 0.0.0.0/8 and ::',
+  ),
+  'upstream-ca-file': z
+    .string()
+    .min(1)
+    .optional()
+    .describe('PEM file of a CA trusted for upstream TLS, besides the default ones (verification stays on)'),
   'lease-ttl': seconds(30, 'fetch lease lifetime: another instance takes over a fetch whose holder stopped renewing'),
+  's3-part-size': z.coerce
+    .number()
+    .int()
+    .min(5)
+    .max(5120)
+    .default(8)
+    .describe('s3:// stores: multipart part size, MiB (memory per streamed fetch ~ (queue + 2) x part)'),
+  's3-queue-size': z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(4)
+    .describe('s3:// stores: parts uploaded in parallel'),
   'accept-single-writer': bool(
     false,
     'run on a store that ignores create-only writes, promising this is its only writer',
@@ -56,8 +94,41 @@ export const serveSchema = z.object({
     .optional()
     .describe('bearer tokens (hashed) for the native API: JSON {"tokens":[{"id","sha256","scopes":[...]}]}'),
   tokens: z.string().optional().describe(`bearer tokens (hashed), "${LIST_FORMAT}" separated by ","`),
-  'open-smart-proxy': bool(false, 'accept smart-proxy routes (/tftp/*, /v2/features) from non-loopback clients'),
+  'open-smart-proxy': bool(
+    false,
+    'accept smart-proxy routes (/tftp/*, /v2/features) over plain HTTP from non-loopback clients',
+  ),
   'insecure-no-auth': bool(false, 'allow a non-loopback --host without tokens: the native API unauthenticated'),
+  'auth-failure-limit': z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(10_000)
+    .default(10)
+    .describe('failed bearer-token attempts per remote address per minute before 429 (0: no limit)'),
+  http: bool(true, 'serve plain HTTP on --port (--no-http with --https-port: HTTPS only)'),
+  'https-port': z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(65_535)
+    .optional()
+    .describe("HTTPS port requiring client certificates, smart-proxy's https_port (0 picks a free one; default off)"),
+  'ssl-certificate': z
+    .string()
+    .min(1)
+    .optional()
+    .describe("HTTPS server certificate, PEM (smart-proxy's ssl_certificate)"),
+  'ssl-private-key': z.string().min(1).optional().describe("its private key, PEM (smart-proxy's ssl_private_key)"),
+  'ssl-ca-file': z
+    .string()
+    .min(1)
+    .optional()
+    .describe("CA that client certificates must chain to, PEM (smart-proxy's ssl_ca_file)"),
+  'trusted-hosts': z
+    .string()
+    .optional()
+    .describe("client-certificate CNs allowed on --https-port, comma-separated (smart-proxy's trusted_hosts)"),
   ...upstream,
 });
 

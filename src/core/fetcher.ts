@@ -11,7 +11,7 @@ import {
   type LeaseOptions,
 } from './leases.js';
 import { keys } from './object-keys.js';
-import { bootFileName, parentNames, validateName } from './naming.js';
+import { assertStorable, bootFileName, parentNames, validateName } from './naming.js';
 import type { Logger } from './ports.js';
 import { sleep } from './ports.js';
 import type { ErrorInfo, FileStatus, StatusRecord } from './records.js';
@@ -63,9 +63,11 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     if ('prefix' in request) {
       const { url, kind } = parseUpstreamUrl(request.path, 'path', deps.policy);
       const { name, basename } = bootFileName(request.prefix, request.path);
+      assertStorable(name, 'prefix');
       return { name, basename, url, kind };
     }
     validateName(request.name, 'name');
+    assertStorable(request.name, 'name');
     const { url, kind } = parseUpstreamUrl(request.url, 'url', deps.policy);
     const basename = request.name.slice(request.name.lastIndexOf('/') + 1);
     return { name: request.name, basename, url, kind };

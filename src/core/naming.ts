@@ -1,4 +1,5 @@
 import { InputError } from './errors.js';
+import { hideCredentials } from './redact.js';
 
 /**
  * Destination names for `fetch_boot_file` (DESIGN.md "Names"). The name is smart-proxy's `boot_filename`:
@@ -25,18 +26,16 @@ export const BOOT_CONFIG_ROOTS: readonly string[] = [
 const encoder = new TextEncoder();
 const byteLength = (s: string) => encoder.encode(s).byteLength;
 
-/** Why a single path component is not acceptable, or null. */
-export function componentProblem(component: string): string | null {
+/** Why a single path component is not acceptable, or null. `shown` is how a message may quote it. */
+export function componentProblem(component: string, shown = component): string | null {
   if (component === '') return 'has an empty path component';
   if (component === '.' || component === '..') return `has a "${component}" path component`;
-  if (!COMPONENT.test(component))
-    return `component "${printable(component)}" has characters outside [A-Za-z0-9._+=@,-]`;
+  if (!COMPONENT.test(component)) return `component "${printable(shown)}" has characters outside [A-Za-z0-9._+=@,-]`;
   if (component.startsWith('.') || component.startsWith('-'))
-    return `component "${component}" must not start with "." or "-"`;
+    return `component "${shown}" must not start with "." or "-"`;
   if (byteLength(component) > MAX_COMPONENT_BYTES)
-    return `component "${component.slice(0, 20)}..." is longer than ${MAX_COMPONENT_BYTES} bytes`;
-  if (component.endsWith('-orig'))
-    return `component "${component}" ends with "-orig", reserved for version directories`;
+    return `component "${shown.slice(0, 20)}..." is longer than ${MAX_COMPONENT_BYTES} bytes`;
+  if (component.endsWith('-orig')) return `component "${shown}" ends with "-orig", reserved for version directories`;
   return null;
 }
 
@@ -56,6 +55,26 @@ export function validateName(name: string, field: string): void {
 }
 
 /**
+ * Most characters a name may take once percent-encoded: every store key carries a name in one path segment
+ * (object-keys.ts), `heads/<enc(name)>.json` included, and file systems cap a segment at 255 bytes.
+ */
+export const MAX_ENCODED_NAME = 240;
+
+/**
+ * Throws InputError (400) for a name the store cannot hold. Regression: names the rules above allow (up to 1024
+ * bytes) but longer than a path segment once encoded failed half-way with a 503 from the file store (ENAMETOOLONG).
+ */
+export function assertStorable(name: string, field: string): void {
+  const encoded = encodeURIComponent(name).length;
+  if (encoded > MAX_ENCODED_NAME)
+    throw new InputError(
+      field,
+      `"${printable(name)}" is ${encoded} characters once percent-encoded; the store holds names of at most ` +
+        `${MAX_ENCODED_NAME} ("/", "+", "=", "@" and "," count 3): use a shorter prefix`,
+    );
+}
+
+/**
  * The last segment of the URL's path as written (before any "?" or "#"), percent-decoded once. Taken from the raw
  * string on purpose: the WHATWG parser would resolve "..", "%2e%2e" and "\" and hide what the caller asked for.
  */
@@ -68,15 +87,18 @@ export function urlBasename(rawUrl: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new InputError('path', `"${printable(segment)}" has invalid percent-encoding`);
+    throw new InputError('path', `"${printable(hideCredentials(segment))}" has invalid percent-encoding`);
   }
 }
 
 /** smart-proxy's `boot_filename(prefix, path)`, validated. Blames `path` for a bad basename, `prefix` otherwise. */
 export function bootFileName(prefix: string, rawUrl: string): { name: string; basename: string } {
   const basename = urlBasename(rawUrl);
-  if (basename === '') throw new InputError('path', `"${printable(rawUrl)}" does not end with a file name`);
-  const problem = componentProblem(basename);
+  // Messages quote what the caller sent, never the `user:password@` of a media URL (regression: a URL ending in "/",
+  // or written with backslashes (`http:\\u:p@host\f`, whose last "/"-segment is the whole URL), echoed it in the 400).
+  if (basename === '')
+    throw new InputError('path', `"${printable(hideCredentials(rawUrl))}" does not end with a file name`);
+  const problem = componentProblem(basename, hideCredentials(basename));
   if (problem) throw new InputError('path', `file name ${problem.replace(/^component /, '')}`);
   if (prefix === '') throw new InputError('prefix', 'is empty');
   const name = prefix.endsWith('/') ? prefix + basename : `${prefix}-${basename}`;

@@ -5,6 +5,7 @@ import { createHeadWatch } from '../core/changes.js';
 import { InputError, NotFoundError } from '../core/errors.js';
 import { formatCursor, parseCursor } from '../core/events.js';
 import type { FetchRequest } from '../core/fetcher.js';
+import { assertStorable, validateName } from '../core/naming.js';
 import { keys } from '../core/object-keys.js';
 import type { Site } from '../core/sites.js';
 import { getJson } from '../storage/object-store.js';
@@ -79,9 +80,10 @@ export function apiV1Routes(deps: AppDeps): Hono {
 
   app.get('/sites/:site/configs', async (c) => {
     const site = siteNamed(c.req.param('site'), 'not-found');
+    const opts = waitOptions(c); // validates `wait` even when no If-None-Match makes it matter, as /files does
     c.header('Cache-Control', 'no-cache');
     const known = taggedCursor(c.req.header('if-none-match'));
-    if (known !== null && (await waitForCursor(waitOptions(c), known)) === 'unchanged') return notModified(c, known);
+    if (known !== null && (await waitForCursor(opts, known)) === 'unchanged') return notModified(c, known);
     const catalog = await deps.configs.catalog(site.name);
     c.header('ETag', catalog.etag);
     return c.json(catalog);
@@ -101,6 +103,10 @@ export function apiV1Routes(deps: AppDeps): Hono {
 
   app.get('/files/*', async (c) => {
     const name = nameFromPath(c.req.path, '/api/v1/files/');
+    // Only a valid name can have a status; checked first because the name becomes a store key (regression: ".tmp-x"
+    // reached the file store, which refused the key: a 503).
+    validateName(name, 'name');
+    assertStorable(name, 'name');
     const status = await deps.fetcher.status(name);
     if (!status) throw new NotFoundError(`no file named "${name}"`);
     return c.json(status);

@@ -1,13 +1,24 @@
 import type { Context, Hono, MiddlewareHandler } from 'hono';
-import { createTokenVerifier, hasScope, isLoopback, type Scope } from '../core/auth.js';
+import { createFailureLimiter } from '../core/auth-failures.js';
+import {
+  createTokenVerifier,
+  hasScope,
+  isLoopback,
+  isTrustedClient,
+  tokensRequired,
+  type Scope,
+  type TokenRecord,
+} from '../core/auth.js';
 import type { AppDeps } from './deps.js';
 
 /**
  * Who may call what. Open to anyone: `/healthz`, `/features`, `/version` (load-balancer checks and Foreman's
  * "Refresh features"), also per site. The native API (`/api/v1/*`): a bearer token with the route's scope whenever
- * `auth.requireToken`. The smart-proxy routes: Foreman sends no bearer token but authenticates with a client
- * certificate, which pxecache does not verify yet; until it does, they answer loopback peers only (a local Foreman,
- * or a TLS-terminating proxy on the same host) unless the operator opened them with `--open-smart-proxy`.
+ * tokens are required, on every listener; a client certificate grants no scope (it names a Foreman, which never
+ * calls the native API, and carries no scopes to check). The smart-proxy routes: Foreman sends no bearer token but
+ * authenticates with a client certificate; over HTTPS a verified certificate whose CN is in `trustedHosts` is let in
+ * from any address and any other is refused (smart-proxy's trusted_hosts). Over plain HTTP there is no certificate:
+ * loopback peers only (a local Foreman, or a TLS-terminating proxy on the same host) unless `--open-smart-proxy`.
  *
  * Guards are attached to the same route patterns the routes use, so Hono's router decides for both on the same
  * (decoded) path: no spelling of a path reaches a route without passing its guard.
@@ -35,6 +46,7 @@ export function scopeFor(method: string, path: string): Scope {
 }
 
 const HOW = 'send "Authorization: Bearer <token>" (an operator makes tokens with "pxecache token")';
+const FAILURE_WINDOW_MS = 60_000;
 
 interface Denial {
   readonly status: 401 | 403;
@@ -46,13 +58,18 @@ interface Denial {
 
 function nativeApiGuard(deps: AppDeps): MiddlewareHandler {
   const verify = createTokenVerifier(deps.auth.tokens, deps.hasher);
+  const failures = createFailureLimiter({
+    limit: deps.auth.failureLimit,
+    windowMs: FAILURE_WINDOW_MS,
+    clock: deps.clock,
+  });
   const invalid = (code: string, message: string): Denial => ({
     status: 401,
     message,
     challenge: `Bearer realm="pxecache", error="${code}"`,
   });
 
-  function check(c: Context): Denial | null {
+  function check(c: Context): Denial | TokenRecord {
     const scope = scopeFor(c.req.method, c.req.path);
     const route = `${c.req.method} ${c.req.path}`;
     const header = c.req.header('authorization');
@@ -67,7 +84,7 @@ function nativeApiGuard(deps: AppDeps): MiddlewareHandler {
       return invalid('invalid_request', `the Authorization header is not a bearer token: ${HOW}`);
     const token = verify(bearer);
     if (!token) return invalid('invalid_token', 'the bearer token is not valid (unknown, revoked or mistyped)');
-    if (hasScope(token, scope)) return null;
+    if (hasScope(token, scope)) return token;
     return {
       status: 403,
       message: `token "${token.id}" lacks scope "${scope}" needed for ${route} (it has: ${token.scopes.join(', ')})`,
@@ -77,32 +94,72 @@ function nativeApiGuard(deps: AppDeps): MiddlewareHandler {
   }
 
   return async (c, next) => {
-    if (!deps.auth.requireToken) return next();
-    const denial = check(c);
-    if (!denial) return next();
+    if (!tokensRequired(deps.auth)) return next();
+    const remote = deps.remoteAddress(c);
+    const request = { method: c.req.method, path: c.req.path, remote };
+    const retryAfter = failures.retryAfter(remote ?? 'unknown');
+    if (retryAfter > 0) {
+      deps.logger.warn('api request refused', { ...request, status: 429 });
+      c.header('Retry-After', String(retryAfter));
+      const message =
+        `too many failed authentication attempts from ${remote ?? 'this address'}: ` +
+        `retry after ${retryAfter} s (at most ${deps.auth.failureLimit} per minute)`;
+      return c.json({ error: { code: 'rate-limited', message } }, 429);
+    }
+    const outcome = check(c);
+    if ('id' in outcome) {
+      await next();
+      // The audit trail: who (token id, never the token), what, with which outcome, from where.
+      deps.logger.info('api request', { token: outcome.id, ...request, status: c.res.status });
+      return;
+    }
+    // A valid token without the scope is not a guess: only 401s count towards the limit.
+    if (outcome.status === 401) failures.fail(remote ?? 'unknown');
     deps.logger.warn('api request refused', {
-      method: c.req.method,
-      path: c.req.path,
-      status: denial.status,
-      remote: deps.remoteAddress(c),
-      ...(denial.tokenId ? { token: denial.tokenId } : {}),
+      ...request,
+      status: outcome.status,
+      ...(outcome.tokenId ? { token: outcome.tokenId } : {}),
     });
-    c.header('WWW-Authenticate', denial.challenge);
-    const code = denial.status === 401 ? 'unauthorized' : 'forbidden';
-    return c.json({ error: { code, message: denial.message } }, denial.status);
+    c.header('WWW-Authenticate', outcome.challenge);
+    const code = outcome.status === 401 ? 'unauthorized' : 'forbidden';
+    return c.json({ error: { code, message: outcome.message } }, outcome.status);
   };
 }
 
 function smartProxyGuard(deps: AppDeps): MiddlewareHandler {
   return async (c, next) => {
-    if (deps.auth.openSmartProxy) return next();
     const remote = deps.remoteAddress(c);
+    const certificate = deps.clientCertificate(c);
+    // Plain text bodies, as smart-proxy answers: Foreman shows the body of a failed call to the user.
+    if (certificate) {
+      // The runtime already verified the chain against --ssl-ca-file; the CN decides, from any address.
+      const cn = certificate.cn?.toLowerCase() ?? null;
+      if (isTrustedClient(deps.auth, cn)) {
+        await next();
+        deps.logger.info('smart-proxy request', {
+          client: cn,
+          method: c.req.method,
+          path: c.req.path,
+          remote,
+          status: c.res.status,
+        });
+        return;
+      }
+      deps.logger.warn('smart-proxy request refused', { method: c.req.method, path: c.req.path, remote, client: cn });
+      return c.text(
+        cn === null
+          ? 'could not read CN from the client certificate'
+          : `Untrusted client ${cn} attempted to access ${c.req.path}. Check --trusted-hosts`,
+        403,
+      );
+    }
+    if (deps.auth.openSmartProxy) return next();
     if (remote !== undefined && isLoopback(remote)) return next();
     deps.logger.warn('smart-proxy request refused', { method: c.req.method, path: c.req.path, remote });
-    // Plain text, as smart-proxy answers: Foreman shows the body of a failed call to the user.
     return c.text(
-      'smart-proxy routes are loopback-only until client-certificate authentication is configured; start with ' +
-        `--open-smart-proxy to accept them from the network (request from ${remote ?? 'an unknown address'})`,
+      'smart-proxy routes over plain HTTP answer loopback clients only: connect over HTTPS (--https-port) with a ' +
+        'client certificate whose CN is in --trusted-hosts, or start with --open-smart-proxy to accept them from ' +
+        `the network (request from ${remote ?? 'an unknown address'})`,
       403,
     );
   };

@@ -16,10 +16,12 @@ export interface AppDeps {
   readonly configs: BootConfigs;
   /** The virtual smart proxies; the first is the default site (the unprefixed routes). */
   readonly sites: readonly Site[];
+  /** Which listeners run, for /v2/features (smart-proxy's http_enabled, https_enabled). */
+  readonly httpEnabled: boolean;
   readonly httpsEnabled: boolean;
   /** Catalog long-poll: how often to look for publications made by other processes. */
   readonly catalogPollMs: number;
-  /** Bearer tokens for the native API and the smart-proxy loopback rule (http/auth.ts). */
+  /** Bearer tokens for the native API, trusted client certificates, the smart-proxy loopback rule (http/auth.ts). */
   readonly auth: AuthSettings;
   /**
    * What the store's create-only probe found (s3:// stores), shown on /healthz; null when no probe ran (file and
@@ -28,4 +30,14 @@ export interface AppDeps {
   readonly createOnly?: { readonly honoured: boolean; readonly detail: string } | null;
   /** The peer's IP address as the runtime reports it; `undefined` when unknown (treated as non-loopback). */
   remoteAddress(c: Context): string | undefined;
+  /**
+   * The client certificate the runtime verified against the configured CA (Node's HTTPS listener, or a platform
+   * terminating mutual TLS); null for a request that came without one (plain HTTP).
+   */
+  clientCertificate(c: Context): ClientCertificate | null;
+}
+
+export interface ClientCertificate {
+  /** The subject's common name as written in the certificate; null when it has none, or several. */
+  readonly cn: string | null;
 }

@@ -23,7 +23,13 @@ export async function readParams(c: Context): Promise<Params> {
       if (typeof v === 'string') out[k] = v;
       else if (v !== null && v !== undefined) throw new InputError(k, 'must be a string');
   } else if (type.startsWith('application/x-www-form-urlencoded') || type.startsWith('multipart/form-data')) {
-    const body = await c.req.parseBody();
+    let body: Record<string, unknown>;
+    try {
+      body = await c.req.parseBody();
+    } catch {
+      // Regression: a multipart body without a (matching) boundary made the Web FormData parser throw: a 500.
+      throw new InputError('body', `is not valid ${type.split(';', 1)[0]}`);
+    }
     for (const [k, v] of Object.entries(body)) if (typeof v === 'string') out[k] = v;
   }
   return out;

@@ -18,7 +18,7 @@ export function smartProxyRoutes(deps: AppDeps, site: Site): Hono {
   app.get('/v2/features', (c) =>
     c.json({
       tftp: {
-        http_enabled: true,
+        http_enabled: deps.httpEnabled,
         https_enabled: deps.httpsEnabled,
         settings: { tftp_servername: site.serverName || null },
         state: 'running',

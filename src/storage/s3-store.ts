@@ -308,13 +308,16 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
  * the first bytes are still there. Some S3 engines accept and ignore `If-None-Match`; publication is only safe
  * against concurrent writers where it is honoured. The probe key is deleted afterwards.
  */
-export async function probeCreateOnly(store: ObjectStore): Promise<{ honoured: boolean; detail: string }> {
+/** `failed`: the probe could not run at all (no write access, unreachable, misconfigured): not a verdict. */
+export type ProbeResult = { honoured: boolean; detail: string; failed?: true };
+
+export async function probeCreateOnly(store: ObjectStore): Promise<ProbeResult> {
   const key = `probes/create-only-${randomBytes(8).toString('hex')}`;
-  const result = await (async (): Promise<{ honoured: boolean; detail: string }> => {
+  const result = await (async (): Promise<ProbeResult> => {
     try {
       await store.put(key, 'first', { ifNoneMatch: '*' });
     } catch (err) {
-      return { honoured: false, detail: `the first create-only write of ${key} failed: ${summary(err)}` };
+      return { honoured: false, failed: true, detail: `the first create-only write of ${key} failed: ${summary(err)}` };
     }
     let refusal: string;
     try {
@@ -322,7 +325,11 @@ export async function probeCreateOnly(store: ObjectStore): Promise<{ honoured: b
       refusal = 'a second create-only write of an existing key succeeded';
     } catch (err) {
       if (!(err instanceof PreconditionFailedError))
-        return { honoured: false, detail: `the second create-only write failed unexpectedly: ${summary(err)}` };
+        return {
+          honoured: false,
+          failed: true,
+          detail: `the second create-only write failed unexpectedly: ${summary(err)}`,
+        };
       refusal = '';
     }
     let text: string | null;
@@ -330,7 +337,7 @@ export async function probeCreateOnly(store: ObjectStore): Promise<{ honoured: b
       const obj = await store.get(key);
       text = obj === null ? null : new TextDecoder().decode(await readAll(obj.body));
     } catch (err) {
-      return { honoured: false, detail: `reading the probe back failed: ${summary(err)}` };
+      return { honoured: false, failed: true, detail: `reading the probe back failed: ${summary(err)}` };
     }
     if (refusal !== '') return { honoured: false, detail: `${refusal} (object now holds ${JSON.stringify(text)})` };
     if (text !== 'first') return { honoured: false, detail: `refused, but the object holds ${JSON.stringify(text)}` };

@@ -17,7 +17,7 @@ export interface OpenedStore {
    * guarantee create-only themselves, and a caller may skip the probe. Whether an unhonoured result is fatal is the
    * caller's decision.
    */
-  readonly createOnly: { readonly honoured: boolean; readonly detail: string } | null;
+  readonly createOnly: { readonly honoured: boolean; readonly detail: string; readonly failed?: true } | null;
 }
 
 export interface OpenStoreOptions {
@@ -27,6 +27,9 @@ export interface OpenStoreOptions {
   readonly env?: Env;
   /** An S3 client to use instead of one made from `env`. */
   readonly s3Client?: S3Client;
+  /** Multipart upload part size and parts in flight for streamed s3:// puts (memory ~ (queue + 2) x part). */
+  readonly s3PartSizeBytes?: number;
+  readonly s3QueueSize?: number;
 }
 
 const STALE_TEMP_MS = 60 * 60 * 1000;
@@ -69,7 +72,13 @@ export async function openStore(url: string, option = 'store', opts: OpenStoreOp
       import('./s3-store.js'),
     ]);
     const client = opts.s3Client ?? createS3ClientFromEnv(opts.env ?? process.env);
-    const store = createS3Store({ bucket, prefix, client });
+    const store = createS3Store({
+      bucket,
+      prefix,
+      client,
+      ...(opts.s3PartSizeBytes !== undefined ? { partSizeBytes: opts.s3PartSizeBytes } : {}),
+      ...(opts.s3QueueSize !== undefined ? { queueSize: opts.s3QueueSize } : {}),
+    });
     const createOnly = opts.probe === false ? null : await probeCreateOnly(store);
     return { store, description: `s3://${bucket}/${prefix}`, directory: null, createOnly };
   }

@@ -75,6 +75,8 @@ export async function repeat(
   for (let i = 0; i < warmup + runs; i++) {
     await prepare();
     const m = await once();
+    const rss = m.peakRssMiB === null ? '' : `, peak RSS ${m.peakRssMiB.toFixed(0)} MiB`;
+    console.error(`  ${i < warmup ? 'warm-up' : `run ${i - warmup + 1}/${runs}`}: ${m.seconds.toFixed(3)} s${rss}`);
     if (i < warmup) continue;
     all.push(m.seconds);
     if (m.peakRssMiB !== null) peak = Math.max(peak ?? 0, m.peakRssMiB);

@@ -12,6 +12,7 @@ import type { AuthSettings } from '../../src/core/auth.js';
 import type { Fetcher } from '../../src/core/fetcher.js';
 import type { LogFields, Logger } from '../../src/core/ports.js';
 import { createApp } from '../../src/http/app.js';
+import type { ClientCertificate } from '../../src/http/deps.js';
 import { createNodeAppDeps } from '../../src/runtime/node/app-deps.js';
 import type { UpstreamSettings } from '../../src/runtime/node/fetcher-deps.js';
 import { parseSites } from '../../src/core/sites.js';
@@ -34,8 +35,13 @@ export interface HarnessOptions {
   readonly wrapStore?: (store: ObjectStore) => ObjectStore;
   /** Tokens and smart-proxy openness, as `serve` derives them from its options (default: none, loopback-only). */
   readonly auth?: AuthSettings;
-  /** `app.request` only (it has no socket): the peer address the app sees. Default 127.0.0.1. */
-  readonly remoteAddress?: string;
+  /**
+   * `app.request` only (it has no socket): the peer address the app sees, read per request when a function (to play
+   * several clients against one app). Default 127.0.0.1.
+   */
+  readonly remoteAddress?: string | (() => string);
+  /** `app.request` only: the verified client certificate the app sees (as if on the HTTPS listener). Default none. */
+  readonly clientCertificate?: ClientCertificate;
 }
 
 export interface Harness {
@@ -109,8 +115,16 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
     }
   }
   const remote = opts.remoteAddress ?? '127.0.0.1';
+  const certificate = opts.clientCertificate ?? null;
   const app = createApp(
-    opts.transport === 'app.request' ? { ...deps, fetcher, remoteAddress: () => remote } : { ...deps, fetcher },
+    opts.transport === 'app.request'
+      ? {
+          ...deps,
+          fetcher,
+          remoteAddress: typeof remote === 'string' ? () => remote : remote,
+          clientCertificate: () => certificate,
+        }
+      : { ...deps, fetcher },
   );
 
   let request: Harness['request'];

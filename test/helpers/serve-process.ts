@@ -1,6 +1,7 @@
 /**
- * `pxecache serve` as a real child process (the built CLI in dist/; run `npm run build` first). The URL is learned
- * from the "pxecache serving" JSON log line, so `--port 0` works and several processes can share one machine.
+ * `pxecache serve` as a real child process (the built CLI in dist/; run `npm run build` first). The URLs are learned
+ * from the "pxecache serving" JSON log line (`url`, and `httpsUrl` with --https-port), so `--port 0` works and
+ * several processes can share one machine.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,7 +18,10 @@ export interface LogLine {
 }
 
 export interface ServeProcess {
+  /** The HTTP listener (the HTTPS one with --no-http). */
   readonly url: string;
+  /** The HTTPS listener, with --https-port. */
+  readonly httpsUrl?: string;
   readonly pid: number;
   /** Every stderr line parsed as JSON (non-JSON lines as `{ msg: <raw> }`), in order. */
   readonly logs: LogLine[];
@@ -50,7 +54,7 @@ export async function startServeProcess(
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
 
-  const url = await new Promise<string>((resolve, reject) => {
+  const serving = await new Promise<LogLine & { url: string }>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`pxecache serve did not log "pxecache serving" within ${READY_TIMEOUT_MS} ms:\n${raw}`));
@@ -68,7 +72,7 @@ export async function startServeProcess(
         logs.push(parsed);
         if (parsed.msg === 'pxecache serving' && typeof parsed['url'] === 'string') {
           clearTimeout(timer);
-          resolve(parsed['url']);
+          resolve(parsed as LogLine & { url: string });
         }
       }
     });
@@ -82,8 +86,10 @@ export async function startServeProcess(
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     await exited;
   };
+  const httpsUrl = serving['httpsUrl'];
   return {
-    url,
+    url: serving.url,
+    ...(typeof httpsUrl === 'string' ? { httpsUrl } : {}),
     pid: child.pid as number,
     logs,
     output: () => raw,

@@ -10,12 +10,20 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authSettings, hashToken, readTokens, tokenListEntry, type AuthSettings } from '../../src/core/auth.js';
+import {
+  authSettings,
+  hashToken,
+  parseTrustedHosts,
+  readTokens,
+  tokenListEntry,
+  type AuthSettings,
+} from '../../src/core/auth.js';
 import { nodeSha256 } from '../../src/runtime/node/hasher.js';
 import { fetchBootFile } from '../helpers/api.js';
 import { createHarness, TRANSPORTS, type Harness } from '../helpers/app-harness.js';
 import { startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
 import { createUpstream, type Upstream } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
@@ -159,8 +167,9 @@ describe('smart-proxy routes and the peer address (app.request with an injected 
       const res = await h.request(path);
       expect(res.status, path).toBe(403);
       expect(await res.text()).toBe(
-        'smart-proxy routes are loopback-only until client-certificate authentication is configured; start with ' +
-          '--open-smart-proxy to accept them from the network (request from 192.0.2.7)',
+        'smart-proxy routes over plain HTTP answer loopback clients only: connect over HTTPS (--https-port) with a ' +
+          'client certificate whose CN is in --trusted-hosts, or start with --open-smart-proxy to accept them from ' +
+          'the network (request from 192.0.2.7)',
       );
     }
     const post = await fetchBootFile(h.request, { prefix: 'boot/t', path: 'http://127.0.0.1:9/vmlinuz' });
@@ -184,6 +193,172 @@ describe('smart-proxy routes and the peer address (app.request with an injected 
     const h = await harness('192.0.2.7', true);
     for (const path of PROXY_ROUTES) expect((await h.request(path)).status, path).toBe(200);
     expect((await h.request('/api/v1/files')).status).toBe(401);
+  });
+});
+
+describe('smart-proxy routes and the client certificate (app.request with an injected verified certificate)', () => {
+  const harnesses: Harness[] = [];
+  afterAll(async () => {
+    for (const h of harnesses) await h.close();
+  });
+  async function harness(remoteAddress: string, cn: string | null, openSmartProxy = false) {
+    const auth = authSettings({
+      host: '0.0.0.0',
+      tokens: readTokens({ list: LIST }),
+      insecureNoAuth: false,
+      openSmartProxy,
+      trustedHosts: parseTrustedHosts('foreman.example.com'),
+    });
+    const h = await createHarness({
+      transport: 'app.request',
+      sites: 'east',
+      remoteAddress,
+      auth,
+      clientCertificate: { cn },
+    });
+    harnesses.push(h);
+    return h;
+  }
+  const PROXY_ROUTES = ['/tftp/serverName', '/v2/features', '/sites/east/tftp/serverName', '/sites/east/v2/features'];
+
+  it('lets a trusted CN in from any address (matched case-insensitively), with an audit line naming it', async () => {
+    for (const cn of ['foreman.example.com', 'Foreman.Example.COM']) {
+      const h = await harness('192.0.2.7', cn);
+      for (const path of PROXY_ROUTES) expect((await h.request(path)).status, `${cn} ${path}`).toBe(200);
+      expect(h.logs).toContainEqual({
+        level: 'info',
+        msg: 'smart-proxy request',
+        fields: {
+          client: 'foreman.example.com',
+          method: 'GET',
+          path: '/v2/features',
+          remote: '192.0.2.7',
+          status: 200,
+        },
+      });
+    }
+  });
+
+  it('refuses any other CN with 403 "Untrusted client", from loopback and with --open-smart-proxy too', async () => {
+    for (const [remote, open] of [
+      ['127.0.0.1', false],
+      ['192.0.2.7', true],
+    ] as const) {
+      const h = await harness(remote, 'intruder.example.com', open);
+      const res = await h.request('/sites/east/tftp/serverName');
+      expect(res.status).toBe(403);
+      expect(await res.text()).toBe(
+        'Untrusted client intruder.example.com attempted to access /sites/east/tftp/serverName. Check --trusted-hosts',
+      );
+      const post = await fetchBootFile(h.request, { prefix: 'boot/t', path: 'http://127.0.0.1:9/vmlinuz' });
+      expect(post.status).toBe(403);
+    }
+    const none = await harness('192.0.2.7', null);
+    const res = await none.request('/tftp/serverName');
+    expect(res.status).toBe(403);
+    expect(await res.text()).toBe('could not read CN from the client certificate');
+  });
+
+  it('grants no native API scope to a trusted certificate', async () => {
+    const h = await harness('192.0.2.7', 'foreman.example.com');
+    expect((await h.request('/api/v1/files')).status).toBe(401);
+    expect((await h.request('/api/v1/files', { headers: bearer(TOKENS.read) })).status).toBe(200);
+  });
+});
+
+describe('failed bearer-token attempts and the audit trail (app.request, one app, several peer addresses)', () => {
+  let remote = '192.0.2.7';
+  const harnesses: Harness[] = [];
+  afterAll(async () => {
+    for (const h of harnesses) await h.close();
+  });
+  async function harness(failureLimit: number) {
+    remote = '192.0.2.7';
+    const auth = authSettings({
+      host: '0.0.0.0',
+      tokens: readTokens({ list: LIST }),
+      insecureNoAuth: false,
+      openSmartProxy: false,
+      failureLimit,
+    });
+    const h = await createHarness({ transport: 'app.request', remoteAddress: () => remote, auth });
+    harnesses.push(h);
+    return h;
+  }
+  const get = (h: Harness, token?: string) =>
+    h.request('/api/v1/files', token === undefined ? {} : { headers: bearer(token) });
+
+  it('answers 429 with Retry-After after N failures from one address, to every request of that address only', async () => {
+    const h = await harness(3);
+    // Successful requests do not count.
+    for (let i = 0; i < 5; i++) expect((await get(h, TOKENS.read)).status).toBe(200);
+    expect((await get(h)).status).toBe(401);
+    expect((await get(h, 'pxc_guess-1')).status).toBe(401);
+    expect((await h.request('/api/v1/files', { headers: { authorization: 'Basic eDp5' } })).status).toBe(401);
+    const limited = await get(h, 'pxc_guess-2');
+    expect(limited.status).toBe(429);
+    const retryAfter = Number(limited.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(await limited.json()).toEqual({
+      error: {
+        code: 'rate-limited',
+        message: `too many failed authentication attempts from 192.0.2.7: retry after ${retryAfter} s (at most 3 per minute)`,
+      },
+    });
+    // While blocked, a valid token gets the same 429: otherwise the answer would tell a guesser when it hit.
+    expect((await get(h, TOKENS.read)).status).toBe(429);
+    // Another address is not affected, and has its own budget.
+    remote = '192.0.2.8';
+    expect((await get(h, TOKENS.read)).status).toBe(200);
+    expect((await get(h, 'pxc_guess-3')).status).toBe(401);
+    expect((await get(h, TOKENS.admin)).status).toBe(200);
+    expect(h.logs.filter((l) => l.fields?.['status'] === 429)).toHaveLength(2);
+  });
+
+  it('does not count a valid token lacking the scope (403) as a failed attempt', async () => {
+    const h = await harness(2);
+    for (let i = 0; i < 5; i++) expect((await get(h, TOKENS.fetch)).status).toBe(403);
+    expect((await get(h, TOKENS.read)).status).toBe(200);
+  });
+
+  it('logs one audit line per authenticated request: token id, method, path, status, remote; never the token', async () => {
+    const h = await harness(10);
+    expect((await get(h, TOKENS.read)).status).toBe(200);
+    expect((await h.request('/api/v1/files/boot/none', { headers: bearer(TOKENS.read) })).status).toBe(404);
+    expect((await get(h, TOKENS.fetch)).status).toBe(403);
+    expect((await get(h, 'pxc_wrong')).status).toBe(401);
+    const audit = h.logs.filter((l) => l.msg.startsWith('api request'));
+    expect(audit).toEqual([
+      {
+        level: 'info',
+        msg: 'api request',
+        fields: { token: 'site-east', method: 'GET', path: '/api/v1/files', remote: '192.0.2.7', status: 200 },
+      },
+      {
+        level: 'info',
+        msg: 'api request',
+        fields: {
+          token: 'site-east',
+          method: 'GET',
+          path: '/api/v1/files/boot/none',
+          remote: '192.0.2.7',
+          status: 404,
+        },
+      },
+      {
+        level: 'warn',
+        msg: 'api request refused',
+        fields: { token: 'ci', method: 'GET', path: '/api/v1/files', remote: '192.0.2.7', status: 403 },
+      },
+      {
+        level: 'warn',
+        msg: 'api request refused',
+        fields: { method: 'GET', path: '/api/v1/files', remote: '192.0.2.7', status: 401 },
+      },
+    ]);
+    const all = JSON.stringify(h.logs);
+    for (const secret of [...Object.values(TOKENS), 'pxc_wrong']) expect(all).not.toContain(secret);
   });
 });
 
@@ -245,7 +420,9 @@ describe('pxecache serve on a network address (real processes, built CLI)', () =
     // A real peer address from the Node adapter, not an injected one.
     const refused = await fetch(`${external}/tftp/serverName`);
     expect(refused.status).toBe(403);
-    expect(await refused.text()).toMatch(/^smart-proxy routes are loopback-only .* \(request from [0-9.]+\)$/);
+    expect(await refused.text()).toMatch(
+      /^smart-proxy routes over plain HTTP answer loopback clients only: .* \(request from [0-9.]+\)$/,
+    );
     expect((await fetch(`${external}/features`)).status).toBe(200);
     expect((await fetch(`${external}/api/v1/files`)).status).toBe(200);
   });
@@ -293,6 +470,83 @@ describe('pxecache serve on a network address (real processes, built CLI)', () =
     expect(wrongScope.code).toBe(1);
     expect(wrongScope.out).toContain('403');
     expect(wrongScope.out).toContain('token \\"ci\\" lacks scope \\"read\\"');
+  });
+  it('rotates --tokens-file without a restart: the new token works, the old one gets 401; a broken file changes nothing', async () => {
+    const tokensFile = join(dir, 'rotating-tokens.json');
+    const ROTATED = 'pxc_rotated-token-site-east';
+    const write = (token: string) =>
+      writeFile(
+        tokensFile,
+        JSON.stringify({ tokens: [{ id: 'site-east', sha256: hashToken(token, nodeSha256), scopes: ['read'] }] }),
+      );
+    await write(TOKENS.read);
+    const p = await serve('rotation-store', ['--tokens-file', tokensFile]);
+    const get = (token: string) => fetch(`${p.url}/api/v1/files`, { headers: bearer(token) });
+    expect((await get(TOKENS.read)).status).toBe(200);
+    expect((await get(ROTATED)).status).toBe(401);
+
+    await write(ROTATED);
+    // Bounded: fs.watch reacts within milliseconds, the stat fallback within 2 s.
+    await waitFor(
+      'the rotated token in force',
+      async () => {
+        const [fresh, old] = [(await get(ROTATED)).status, (await get(TOKENS.read)).status];
+        return { done: fresh === 200 && old === 401, value: { fresh, old } };
+      },
+      { timeoutMs: 5_000, intervalMs: 50 },
+    );
+    expect(p.logs).toContainEqual(
+      expect.objectContaining({
+        msg: 'tokens reloaded',
+        reason: 'change',
+        added: [],
+        removed: [],
+        changed: ['site-east'],
+      }),
+    );
+
+    await writeFile(tokensFile, '{"tokens": [{"id": "site-east", ');
+    await waitFor('the reload error', async () => {
+      const line = p.logs.find((l) => l.msg === 'tokens-file reload failed: keeping the previous tokens');
+      return { done: line !== undefined, value: line };
+    });
+    expect((await get(ROTATED)).status).toBe(200);
+
+    // SIGHUP re-reads (here: still broken, so an error naming SIGHUP) and does not end the process.
+    process.kill(p.pid, 'SIGHUP');
+    await waitFor('the SIGHUP reload', async () => {
+      const line = p.logs.find(
+        (l) => String(l.msg).startsWith('tokens-file reload failed') && l['reason'] === 'SIGHUP',
+      );
+      return { done: line !== undefined, value: line };
+    });
+    expect((await fetch(`${p.url}/healthz`)).status).toBe(200);
+    expect((await get(ROTATED)).status).toBe(200);
+
+    // The audit trail names the token id with each request, and no log line holds a token.
+    expect(p.logs).toContainEqual(
+      expect.objectContaining({
+        msg: 'api request',
+        token: 'site-east',
+        method: 'GET',
+        path: '/api/v1/files',
+        status: 200,
+        remote: '127.0.0.1',
+      }),
+    );
+    for (const secret of [TOKENS.read, ROTATED]) expect(p.output()).not.toContain(secret);
+  });
+
+  it('429s a peer after --auth-failure-limit failed tokens while another address with a valid token goes on', async () => {
+    const p = await serve('limit-store', ['--host', '0.0.0.0', '--tokens', LIST, '--auth-failure-limit', '3']);
+    const { local, external } = urls(p);
+    const get = (base: string, token: string) => fetch(`${base}/api/v1/files`, { headers: bearer(token) });
+    for (let i = 0; i < 3; i++) expect((await get(local, `pxc_guess-${i}`)).status).toBe(401);
+    const limited = await get(local, 'pxc_guess-3');
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await get(local, TOKENS.read)).status).toBe(429);
+    expect((await get(external, TOKENS.read)).status).toBe(200);
   });
 });
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { NO_AUTH, type AuthSettings } from '../../core/auth.js';
+import { noAuth, type AuthSettings } from '../../core/auth.js';
 import { createBootConfigs } from '../../core/boot-configs.js';
 import { createChangeSignal } from '../../core/changes.js';
 import type { Logger } from '../../core/ports.js';
@@ -10,6 +10,7 @@ import type { ObjectStore } from '../../storage/object-store.js';
 import { nodeRemoteAddress } from './auth.js';
 import { createNodeFetcher, type UpstreamSettings } from './fetcher-deps.js';
 import { nodeSha256 } from './hasher.js';
+import { nodeClientCertificate } from './tls.js';
 import { VERSION } from './version.js';
 
 /** Everything createApp needs, wired with Node capabilities; shared by `serve` and the route tests. */
@@ -18,9 +19,11 @@ export function createNodeAppDeps(opts: {
   settings: UpstreamSettings;
   logger: Logger;
   sites: readonly Site[];
+  /** Default: HTTP only. */
+  httpEnabled?: boolean;
   httpsEnabled?: boolean;
   catalogPollMs?: number;
-  /** Default: no tokens, smart-proxy routes loopback-only. */
+  /** Default: no tokens, smart-proxy routes loopback-only, no trusted client certificate. */
   auth?: AuthSettings;
   createOnly?: { readonly honoured: boolean; readonly detail: string } | null;
 }): { deps: AppDeps; close(): Promise<void> } {
@@ -42,11 +45,13 @@ export function createNodeAppDeps(opts: {
     logger: opts.logger,
     version: VERSION,
     sites: opts.sites,
+    httpEnabled: opts.httpEnabled ?? true,
     httpsEnabled: opts.httpsEnabled ?? false,
     catalogPollMs: opts.catalogPollMs ?? 500,
-    auth: opts.auth ?? NO_AUTH,
+    auth: opts.auth ?? noAuth(),
     createOnly: opts.createOnly ?? null,
     remoteAddress: nodeRemoteAddress,
+    clientCertificate: nodeClientCertificate,
   };
   return { deps, close };
 }

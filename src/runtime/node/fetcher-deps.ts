@@ -4,12 +4,16 @@ import type { ChangeSignal } from '../../core/changes.js';
 import { describe } from '../../core/errors.js';
 import { compactEvents } from '../../core/events.js';
 import { createFetcher, type Fetcher } from '../../core/fetcher.js';
+import { withHostLists } from '../../core/host-rules.js';
 import type { Logger, UpstreamClient } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
+import { redactUrl } from '../../core/redact.js';
 import { nodeUrlPolicy } from '../../core/url-policy.js';
 import type { ObjectStore } from '../../storage/object-store.js';
+import type { Resolver } from './guarded-lookup.js';
 import { nodeSha256 } from './hasher.js';
 import { createUndiciUpstream } from './upstream.js';
+import { proxyFromEnv, readCaFile } from './upstream-dispatcher.js';
 import { VERSION } from './version.js';
 
 export interface UpstreamSettings {
@@ -20,6 +24,18 @@ export interface UpstreamSettings {
   readonly 'max-redirects': number;
   readonly 'keep-versions': number;
   readonly 'lease-ttl': number;
+  /** Host lists of the upstream policy (core/host-rules.ts); empty or absent: the defaults. */
+  readonly 'upstream-allow'?: string;
+  readonly 'upstream-deny'?: string;
+  readonly 'upstream-ca-file'?: string | undefined;
+}
+
+/** What a fetcher would otherwise take from the process: tests replace DNS and the proxy variables. */
+export interface NodeFetcherEnvironment {
+  /** Default: `process.env` (http_proxy, https_proxy, no_proxy and their upper-case forms). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Default: the system resolver. */
+  readonly resolve?: Resolver;
 }
 
 /** How often a fetcher trims the change log (core/events.ts) to its newest events; cheap when there is nothing to do. */
@@ -31,12 +47,27 @@ export function createNodeFetcher(
   settings: UpstreamSettings,
   logger: Logger,
   changes?: ChangeSignal,
+  environment: NodeFetcherEnvironment = {},
 ): { fetcher: Fetcher; close(): Promise<void> } {
+  const policy = withHostLists(nodeUrlPolicy, {
+    allow: settings['upstream-allow'] ?? '',
+    deny: settings['upstream-deny'] ?? '',
+  });
+  const caFile = settings['upstream-ca-file'];
+  const proxy = proxyFromEnv(environment.env ?? process.env);
+  // Proxy URLs may carry credentials (`http://user:pass@proxy:3128`): logged without the password.
+  for (const [name, value] of Object.entries(proxy))
+    logger.info('upstream proxy from the environment', { [name]: name === 'noProxy' ? value : redactUrl(value) });
+  const resolve = environment.resolve ? { resolve: environment.resolve } : {};
   const http = createUndiciUpstream({
     verifyTls: settings['verify-tls'],
     connectTimeoutMs: settings['connect-timeout'] * 1000,
     headersTimeoutMs: settings['headers-timeout'] * 1000,
     bodyIdleTimeoutMs: settings['idle-timeout'] * 1000,
+    rules: policy,
+    proxy,
+    ...(caFile ? { extraCaPem: readCaFile(caFile) } : {}),
+    ...resolve,
   });
   // basic-ftp is loaded on the first ftp:// fetch only: most sites never use it, and every module loaded at start
   // is resident memory for the life of the process.
@@ -47,6 +78,8 @@ export function createNodeFetcher(
         verifyTls: settings['verify-tls'],
         connectTimeoutMs: settings['connect-timeout'] * 1000,
         idleTimeoutMs: settings['idle-timeout'] * 1000,
+        rules: policy,
+        ...resolve,
       }),
     ));
   const upstream: UpstreamClient = {
@@ -59,7 +92,7 @@ export function createNodeFetcher(
     clock: systemClock,
     logger,
     newId: randomUUID,
-    policy: nodeUrlPolicy,
+    policy,
     maxRedirects: settings['max-redirects'],
     keepVersions: settings['keep-versions'],
     userAgent: `pxecache/${VERSION}`,

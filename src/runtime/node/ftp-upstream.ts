@@ -1,7 +1,10 @@
 import { Transform } from 'node:stream';
 import { Client, FTPError } from 'basic-ftp';
-import { UpstreamError, describe } from '../../core/errors.js';
+import { PxeError, UpstreamError, describe } from '../../core/errors.js';
+import { DEFAULT_HOST_RULES, type HostRules } from '../../core/host-rules.js';
 import type { UpstreamClient, UpstreamRequest, UpstreamResponse } from '../../core/ports.js';
+import { guardSockets } from './ftp-guard.js';
+import { resolveChecked, systemResolver, type Resolver } from './guarded-lookup.js';
 
 export interface FtpUpstreamOptions {
   /** Longest time from the TCP connect to a logged-in session. */
@@ -13,6 +16,10 @@ export interface FtpUpstreamOptions {
    * either) and FTPS is not offered.
    */
   readonly verifyTls: boolean;
+  /** Checked on the resolved control address and on every data address. Default: the default deny rules. */
+  readonly rules?: HostRules;
+  /** Tests only: replaces DNS. */
+  readonly resolve?: Resolver;
 }
 
 /** RFC 1635 anonymous login; the password is conventionally an e-mail-like identification. */
@@ -33,14 +40,21 @@ const TRANSFER_FAILED = new Set([421, 425, 426, 451]);
  * - missing file (550) is status 404; SIZE is announced as `content-length` so the core counts the bytes.
  * - when SIZE and MDTM were known, they are asked again after the transfer: a file rewritten in place during the
  *   transfer yields a mix of old and new bytes, which fails with `upstream-changed` instead of being published.
+ * - the host is resolved here and its addresses checked against the host rules before connecting to the checked
+ *   address (DNS rebinding); the data connections pass the same rules (`guardSockets`).
  */
 export function createFtpUpstream(opts: FtpUpstreamOptions): UpstreamClient & { close(): Promise<void> } {
   const open = new Set<Client>();
+  const rules = opts.rules ?? DEFAULT_HOST_RULES;
+  const resolve = opts.resolve ?? systemResolver;
 
   async function request(req: UpstreamRequest): Promise<UpstreamResponse> {
     const where = redacted(req.url);
     const target = parseFtpUrl(req.url, where);
-    const client = new Client(opts.idleTimeoutMs);
+    // allowSeparateTransferHost false (basic-ftp's default, kept explicitly): data connections go to the control
+    // connection's address whatever PASV answers, so a server cannot point them elsewhere.
+    const client = new Client(opts.idleTimeoutMs, { allowSeparateTransferHost: false });
+    guardSockets(client, rules, target.host);
     open.add(client);
     const onAbort = () => client.close();
     req.signal?.addEventListener('abort', onAbort, { once: true });
@@ -53,7 +67,7 @@ export function createFtpUpstream(opts: FtpUpstreamOptions): UpstreamClient & { 
     let handedOver = false;
     try {
       if (req.signal?.aborted) throw req.signal.reason;
-      await login(client, target, opts.connectTimeoutMs);
+      await login(client, target, opts.connectTimeoutMs, (host) => resolveChecked(rules, host, resolve));
       const before = await probe(client, target.path);
       if (before.etag !== null && ifNoneMatch(req.headers, before.etag)) return emptyResponse(304, before);
 
@@ -149,18 +163,26 @@ function parseFtpUrl(url: URL, where: string): FtpTarget {
   }
 }
 
-async function login(client: Client, target: FtpTarget, timeoutMs: number): Promise<void> {
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    client.close();
-  }, timeoutMs);
+async function login(
+  client: Client,
+  target: FtpTarget,
+  timeoutMs: number,
+  resolve: (host: string) => Promise<readonly { address: string }[]>,
+): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      client.close();
+      reject(new Error(`Timeout: no FTP session within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
   try {
+    // Connect to the address that was checked, not to the name (which could resolve elsewhere a second time).
+    const [first] = await Promise.race([resolve(target.host), deadline]);
+    const host = first?.address ?? target.host;
     // access(): connect, USER/PASS, FEAT, TYPE I (binary). Transfers use passive mode (EPSV, then PASV).
-    await client.access({ host: target.host, port: target.port, user: target.user, password: target.password });
-  } catch (err) {
-    if (timedOut) throw new Error(`Timeout: no FTP session within ${timeoutMs} ms`, { cause: err });
-    throw err;
+    const session = client.access({ host, port: target.port, user: target.user, password: target.password });
+    await Promise.race([session, deadline]);
   } finally {
     clearTimeout(timer);
   }
@@ -281,6 +303,8 @@ function redacted(url: URL): string {
 function mapError(where: string, err: unknown, signal: AbortSignal | undefined): UpstreamError {
   if (err instanceof UpstreamError) return err;
   const message = describe(err);
+  if (err instanceof PxeError && err.code === 'policy')
+    return new UpstreamError('policy', where, message, { cause: err });
   if (signal?.aborted) return new UpstreamError('aborted', where, message, { cause: err });
   if (err instanceof FTPError) {
     if (TRANSFER_FAILED.has(err.code)) return new UpstreamError('reset', where, `FTP ${message}`, { cause: err });

@@ -8,11 +8,25 @@ import { openStore, type OpenedStore } from '../../storage/store-url.js';
  * unless the operator states that this is the only one (`--accept-single-writer`).
  */
 export async function openWriterStore(
-  config: { readonly store: string; readonly 'accept-single-writer': boolean },
+  config: {
+    readonly store: string;
+    readonly 'accept-single-writer': boolean;
+    readonly 's3-part-size'?: number;
+    readonly 's3-queue-size'?: number;
+  },
   logger: Logger,
-  open: (url: string) => Promise<OpenedStore> = openStore,
+  open: (url: string) => Promise<OpenedStore> = (url) =>
+    openStore(url, 'store', {
+      ...(config['s3-part-size'] !== undefined ? { s3PartSizeBytes: config['s3-part-size'] * 1024 * 1024 } : {}),
+      ...(config['s3-queue-size'] !== undefined ? { s3QueueSize: config['s3-queue-size'] } : {}),
+    }),
 ): Promise<OpenedStore> {
   const opened = await open(config.store);
+  if (opened.createOnly?.failed)
+    throw new ConfigError([
+      `--store: cannot write to ${opened.description}: ${opened.createOnly.detail} (check the endpoint, region and ` +
+        'credentials: AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_ACCESS_KEY_ID / AWS_PROFILE)',
+    ]);
   if (opened.createOnly && !opened.createOnly.honoured) {
     logger.error('STORE IGNORES CREATE-ONLY WRITES: two writers could overwrite each other', {
       store: opened.description,

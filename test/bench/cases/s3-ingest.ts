@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,10 +16,11 @@ const RGW = fileURLToPath(new URL('../../../../scripts/ceph-rgw.sh', import.meta
  */
 export async function s3Ingest(opts: { bytes?: number; runs?: number }): Promise<Row[]> {
   const bytes = opts.bytes ?? 2 * GiB;
-  const runs = opts.runs ?? 3;
+  const runs = opts.runs ?? 2;
   const dir = await mkdtemp(join(tmpdir(), 'pxecache-bench-s3-'));
-  // memstore keeps objects in RAM: room for a few copies of the object plus RGW's own use.
-  const memstore = String(Math.max(4 * GiB, bytes * 4 + GiB));
+  // memstore keeps objects in RAM and frees deleted ones only after RGW's GC delay: room for every run of both
+  // clients (no warm-up run here: a 2 GiB upload warms everything up by itself) plus RGW's own use.
+  const memstore = String(Math.max(4 * GiB, bytes * 2 * runs + 2 * GiB));
   execFileSync('bash', [RGW, 'start', join(dir, 'rgw')], {
     stdio: 'inherit',
     env: { ...process.env, RGW_MEMSTORE_BYTES: memstore },
@@ -31,10 +33,11 @@ export async function s3Ingest(opts: { bytes?: number; runs?: number }): Promise
       if (m) env[m[1]!] = m[2]!.replace(/^"|"$/g, '');
     }
     const endpoint = env.AWS_ENDPOINT_URL_S3 ?? '';
-    const aws = `aws --endpoint-url ${endpoint} --region ${env.AWS_REGION ?? 'us-east-1'}`;
+    // Debian's awscli (v2) is the baseline client; a pip-installed v1 earlier on PATH would be another program.
+    const aws = `${existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws'} --endpoint-url ${endpoint} --region ${env.AWS_REGION ?? 'us-east-1'}`;
     await timedShell(`${aws} s3 mb s3://bench`, env);
     let n = 0;
-    const ours = await repeat(runs, 1, () =>
+    const ours = await repeat(runs, 0, () =>
       pxecache(
         [
           'fetch',
@@ -51,7 +54,7 @@ export async function s3Ingest(opts: { bytes?: number; runs?: number }): Promise
       ),
     );
     let m = 0;
-    const base = await repeat(runs, 1, () =>
+    const base = await repeat(runs, 0, () =>
       timedShell(`curl -sf ${data.url(bytes)} | ${aws} s3 cp - s3://bench/cp-${++m}`, env),
     );
     return [

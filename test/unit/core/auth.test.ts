@@ -2,14 +2,19 @@ import { describe, expect, it } from 'vitest';
 import {
   authSettings,
   constantTimeEqual,
+  createTokenSet,
   createTokenVerifier,
   hasScope,
   hashToken,
   isLoopback,
+  isTrustedClient,
   newToken,
+  noAuth,
   parseScopes,
+  parseTrustedHosts,
   readTokens,
   tokenListEntry,
+  tokensRequired,
   type TokenRecord,
 } from '../../../src/core/auth.js';
 import { ConfigError } from '../../../src/core/errors.js';
@@ -167,6 +172,15 @@ describe('verification', () => {
     expect(verify('')).toBeNull();
   });
 
+  it('reads a token set at every call, so a replaced set applies at once (rotation)', () => {
+    const set = createTokenSet([{ id: 'a', sha256: A, scopes: ['read'] }]);
+    const verify = createTokenVerifier(set, nodeSha256);
+    expect(verify('token-a')?.id).toBe('a');
+    set.replace([{ id: 'b', sha256: B, scopes: ['read'] }]);
+    expect(verify('token-a')).toBeNull();
+    expect(verify('token-b')?.id).toBe('b');
+  });
+
   it('makes distinct prefixed tokens whose list entry verifies', () => {
     const t1 = newToken();
     const t2 = newToken();
@@ -205,10 +219,52 @@ describe('authSettings: what serve enforces', () => {
     ]);
   });
 
+  it('requires tokens that appear later (a --tokens-file that gains tokens), and keeps requiring them once gone', () => {
+    const open = authSettings({ ...base, host: '127.0.0.1', tokens: [] });
+    expect(tokensRequired(open)).toBe(false);
+    open.tokens.replace(tokens);
+    expect(tokensRequired(open)).toBe(true);
+    // A server that started with tokens fails closed when its file loses them all.
+    const closed = authSettings({ ...base, host: '127.0.0.1', tokens });
+    closed.tokens.replace([]);
+    expect(tokensRequired(closed)).toBe(true);
+    expect(tokensRequired(noAuth())).toBe(false);
+  });
+
   it('tells loopback addresses (as binds and as peers) from the rest', () => {
     for (const a of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', '::ffff:127.0.0.1', 'localhost', 'LOCALHOST'])
       expect(isLoopback(a), a).toBe(true);
     for (const a of ['0.0.0.0', '::', '10.0.0.1', '::ffff:10.0.0.1', '128.0.0.1', '127.0.0.1.example', 'fe80::1'])
       expect(isLoopback(a), a).toBe(false);
+  });
+});
+
+describe('trusted hosts: the client-certificate CN allow-list (smart-proxy trusted_hosts)', () => {
+  it('parses --trusted-hosts into lowercase names, dropping blanks and duplicates', () => {
+    expect(parseTrustedHosts(' Foreman.Example.com, ,foreman.example.com,proxy-2.example.com ')).toEqual([
+      'foreman.example.com',
+      'proxy-2.example.com',
+    ]);
+    expect(parseTrustedHosts('')).toEqual([]);
+    expect(issuesOf(() => parseTrustedHosts('*.example.com,two words'))).toEqual([
+      expect.stringMatching(/^--trusted-hosts: "\*\.example\.com", "two words": expected certificate CNs/),
+    ]);
+  });
+
+  it('matches the CN case-insensitively and nothing else', () => {
+    const auth = authSettings({
+      host: '127.0.0.1',
+      tokens: [],
+      insecureNoAuth: false,
+      openSmartProxy: false,
+      trustedHosts: parseTrustedHosts('FOREMAN.example.com'),
+    });
+    expect(isTrustedClient(auth, 'foreman.example.com')).toBe(true);
+    expect(isTrustedClient(auth, 'Foreman.Example.COM')).toBe(true);
+    expect(isTrustedClient(auth, 'foreman.example.com.evil')).toBe(false);
+    expect(isTrustedClient(auth, 'example.com')).toBe(false);
+    expect(isTrustedClient(auth, null)).toBe(false);
+    // No trusted hosts: no certificate is trusted.
+    expect(isTrustedClient(noAuth(), 'foreman.example.com')).toBe(false);
   });
 });

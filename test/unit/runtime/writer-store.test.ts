@@ -66,3 +66,15 @@ describe('writers on a store that ignores create-only writes', () => {
     expect(lines).toEqual([]);
   });
 });
+
+describe('a writer whose store cannot be written at all', () => {
+  it('says so, with the settings to check, instead of blaming create-only support', async () => {
+    const { logger: l } = logger();
+    const broken: OpenedStore = {
+      ...opened(false),
+      createOnly: { honoured: false, failed: true, detail: 'the first create-only write failed: Region is missing' },
+    };
+    const attempt = openWriterStore({ store: 's3://b/p', 'accept-single-writer': true }, l, async () => broken);
+    await expect(attempt).rejects.toThrow(/cannot write to s3:\/\/b\/p\/: .*Region is missing.*AWS_REGION/s);
+  });
+});
