@@ -61,7 +61,8 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-const DEFAULT_SETTINGS: UpstreamSettings = {
+/** Upstream settings for tests: short timeouts, defaults otherwise. */
+export const TEST_SETTINGS: UpstreamSettings = {
   'verify-tls': true,
   'connect-timeout': 5,
   'headers-timeout': 10,
@@ -84,7 +85,7 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
   const logger: Logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
   const { deps, close: closeUpstream } = createNodeAppDeps({
     store,
-    settings: { ...DEFAULT_SETTINGS, ...opts.settings },
+    settings: { ...TEST_SETTINGS, ...opts.settings },
     logger,
     sites: parseSites(opts.sites ?? '', opts.serverName ?? ''),
     catalogPollMs: opts.catalogPollMs ?? 500,

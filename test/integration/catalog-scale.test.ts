@@ -24,7 +24,7 @@ import { createNodeAppDeps } from '../../src/runtime/node/app-deps.js';
 import { createFileStore } from '../../src/storage/file-store.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { memoryLogger, nodeHasher, tempRoot, type TempRoot } from '../helpers/agent-fixtures.js';
-import { createHarness, TRANSPORTS, type Harness } from '../helpers/app-harness.js';
+import { createHarness, TRANSPORTS, type Harness, TEST_SETTINGS } from '../helpers/app-harness.js';
 import { countingStore, type CountingStore } from '../helpers/counting-store.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -59,15 +59,7 @@ async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T)
   await Promise.all(Array.from({ length: limit }, worker));
 }
 
-const SETTINGS = {
-  'verify-tls': true,
-  'connect-timeout': 5,
-  'headers-timeout': 10,
-  'idle-timeout': 10,
-  'max-redirects': 5,
-  'keep-versions': 3,
-  'lease-ttl': 30,
-} as const;
+const SETTINGS = TEST_SETTINGS;
 
 describe(`catalog with ${N} names on the file store`, () => {
   let storeDir: string;

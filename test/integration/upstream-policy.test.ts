@@ -21,7 +21,7 @@ import { guardSockets } from '../../src/runtime/node/ftp-guard.js';
 import type { Resolver } from '../../src/runtime/node/guarded-lookup.js';
 import { createFileStore } from '../../src/storage/file-store.js';
 import { fetchBootFile } from '../helpers/api.js';
-import { createHarness, TRANSPORTS } from '../helpers/app-harness.js';
+import { createHarness, TRANSPORTS, TEST_SETTINGS } from '../helpers/app-harness.js';
 import {
   BYTES,
   fakeDns,
@@ -32,15 +32,7 @@ import {
   type Origin,
 } from '../helpers/policy-servers.js';
 
-const SETTINGS: UpstreamSettings = {
-  'verify-tls': true,
-  'connect-timeout': 5,
-  'headers-timeout': 10,
-  'idle-timeout': 10,
-  'max-redirects': 5,
-  'keep-versions': 3,
-  'lease-ttl': 30,
-};
+const SETTINGS = TEST_SETTINGS;
 
 interface FetchOptions {
   readonly settings?: Partial<UpstreamSettings>;
