@@ -18,7 +18,7 @@ export async function readCatalog(store: ObjectStore): Promise<Catalog> {
   const cursor = formatCursor(await verifiedCursor(store));
   const names: string[] = [];
   for await (const key of listAll(store, keys.headsPrefix)) {
-    if (key.endsWith('.json')) names.push(keys.nameFromHead(key));
+    if (keys.isHead(key)) names.push(keys.nameFromHead(key));
   }
   return { cursor, etag: cursorEtag(cursor), entries: await readEntries(store, names) };
 }

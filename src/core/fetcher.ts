@@ -63,11 +63,11 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     if ('prefix' in request) {
       const { url, kind } = parseUpstreamUrl(request.path, 'path', deps.policy);
       const { name, basename } = bootFileName(request.prefix, request.path);
-      assertStorable(name, 'prefix');
+      assertStorable(name, 'prefix', deps.store.maxKeyBytes);
       return { name, basename, url, kind };
     }
     validateName(request.name, 'name');
-    assertStorable(request.name, 'name');
+    assertStorable(request.name, 'name', deps.store.maxKeyBytes);
     const { url, kind } = parseUpstreamUrl(request.url, 'url', deps.policy);
     const basename = request.name.slice(request.name.lastIndexOf('/') + 1);
     return { name: request.name, basename, url, kind };
@@ -78,9 +78,10 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
       if (await deps.store.head(keys.head(parent)))
         throw new ConflictError('prefix', `"${parent}" is a published file, so "${name}" cannot be created under it`);
     }
+    // "~" sorts after every name character: the first key under `name/` is a descendant's head if any exists.
     const nested = await deps.store.list(keys.headsUnder(name), { limit: 1 });
     const first = nested.keys[0];
-    if (first)
+    if (first && first !== keys.head(name) && keys.isHead(first))
       throw new ConflictError('prefix', `"${name}" is a directory of the published file "${keys.nameFromHead(first)}"`);
   }
 

@@ -54,23 +54,22 @@ export function validateName(name: string, field: string): void {
     throw new InputError(field, `"${name}" falls inside "${first}", where boot configs live; choose another prefix`);
 }
 
-/**
- * Most characters a name may take once percent-encoded: every store key carries a name in one path segment
- * (object-keys.ts), `heads/<enc(name)>.json` included, and file systems cap a segment at 255 bytes.
- */
-export const MAX_ENCODED_NAME = 240;
+/** Bytes the longest store key adds around a name (`leases/<name>/~/<16 hex>/<10 digits>.json`), with margin. */
+export const KEY_OVERHEAD_BYTES = 48;
 
 /**
- * Throws InputError (400) for a name the store cannot hold. Regression: names the rules above allow (up to 1024
- * bytes) but longer than a path segment once encoded failed half-way with a 503 from the file store (ENAMETOOLONG).
+ * Throws InputError (400) for a name the store cannot hold. Key segments are the name's own components (each at most
+ * 255 bytes), so the file store holds every name the rules allow; a store with a key-length limit (S3: 1024 bytes,
+ * store prefix included) refuses longer names here rather than half-way through a fetch.
  */
-export function assertStorable(name: string, field: string): void {
-  const encoded = encodeURIComponent(name).length;
-  if (encoded > MAX_ENCODED_NAME)
+export function assertStorable(name: string, field: string, maxKeyBytes: number | undefined): void {
+  if (maxKeyBytes === undefined) return;
+  const room = maxKeyBytes - KEY_OVERHEAD_BYTES;
+  if (byteLength(name) > room)
     throw new InputError(
       field,
-      `"${printable(name)}" is ${encoded} characters once percent-encoded; the store holds names of at most ` +
-        `${MAX_ENCODED_NAME} ("/", "+", "=", "@" and "," count 3): use a shorter prefix`,
+      `"${printable(name)}" is ${byteLength(name)} bytes; this store's keys hold names of at most ${room} bytes: ` +
+        'use a shorter prefix',
     );
 }
 

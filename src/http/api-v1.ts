@@ -106,7 +106,7 @@ export function apiV1Routes(deps: AppDeps): Hono {
     // Only a valid name can have a status; checked first because the name becomes a store key (regression: ".tmp-x"
     // reached the file store, which refused the key: a 503).
     validateName(name, 'name');
-    assertStorable(name, 'name');
+    assertStorable(name, 'name', deps.store.maxKeyBytes);
     const status = await deps.fetcher.status(name);
     if (!status) throw new NotFoundError(`no file named "${name}"`);
     return c.json(status);

@@ -40,6 +40,8 @@ export interface ListPage {
 
 export interface ObjectStore {
   readonly driver: string;
+  /** Longest key the backend accepts, in bytes (S3: 1024 minus the store prefix); absent when paths are the limit. */
+  readonly maxKeyBytes?: number;
   /** `null` when absent. A range past the end yields an empty body. */
   get(key: string, range?: ByteRange): Promise<ObjectBody | null>;
   head(key: string): Promise<ObjectMeta | null>;

@@ -22,6 +22,8 @@ const DRIVER = 's3';
 const MiB = 1024 * 1024;
 /** S3's smallest part (except the last one). */
 const MIN_PART_SIZE = 5 * MiB;
+/** S3's key limit (AWS, R2, Ceph RGW): 1024 bytes of UTF-8, the store prefix included. */
+const S3_MAX_KEY_BYTES = 1024;
 const MAX_KEYS = 1000;
 /** Attempts of a create-only PutObject that got 409 ConditionalRequestConflict or a 5xx (beyond the SDK's own). */
 const CONDITIONAL_ATTEMPTS = 4;
@@ -237,6 +239,7 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
 
   return {
     driver: DRIVER,
+    maxKeyBytes: S3_MAX_KEY_BYTES - new TextEncoder().encode(prefix).byteLength,
 
     async get(key, range) {
       const Key = check('GET', key);

@@ -10,6 +10,7 @@ import { createHarness, listTree, TRANSPORTS, type Harness } from '../helpers/ap
 import { createUpstream, strongEtag, type Upstream } from '../helpers/upstream.js';
 import { gatedStore, type GatedStore } from '../helpers/store-gates.js';
 import { deferred, waitFor } from '../helpers/wait.js';
+import { keys } from '../../src/core/object-keys.js';
 
 const STATUS_FIELDS = [
   'name',
@@ -523,7 +524,7 @@ describe.each(TRANSPORTS)('races with the end of a fetch via %s', (transport) =>
   let h: Harness;
   let gated: GatedStore;
   const req = (path: string, init?: RequestInit) => h.request(path, init);
-  const leasesOf = (name: string) => `leases/${encodeURIComponent(name)}/`;
+  const leasesOf = (name: string) => keys.leasesOfName(name);
 
   beforeEach(async () => {
     up = await createUpstream();

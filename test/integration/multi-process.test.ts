@@ -5,6 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { keys } from '../../src/core/object-keys.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FileStatus } from '../../src/core/records.js';
 import { bytesOf, fetchBootFile, getStatus, overHttp, sha256, type Requester } from '../helpers/api.js';
@@ -202,9 +203,7 @@ describe.each(TRANSPORTS)('two instances on one file store, pinned interleavings
   it('a call on another instance right after the lease was taken, before the status exists, is accepted', async () => {
     const bytes = bytesOf('vmlinuz-new-name', 8192);
     up.set(KERNEL, bytes);
-    const statusWrite = gated.hold(
-      (op, key) => op === 'put' && key === `names/${encodeURIComponent(NAME)}/status.json`,
-    );
+    const statusWrite = gated.hold((op, key) => op === 'put' && key === keys.status(NAME));
     const leader = fetchBootFile(first.request, { prefix: 'boot/t', path: up.url(KERNEL) });
     await statusWrite.reached;
 

@@ -161,14 +161,6 @@ const PREFIX_PAYLOADS: readonly NamePayload[] = [
   },
   { category: 'overlong', id: 'deep', value: 'a/'.repeat(600) + 'pxsec', why: /longer than 1024 bytes/ },
   { category: 'overlong', id: 'prefix-100k', value: 'p'.repeat(100 * 1024), why: /longer than 1024 bytes/ },
-  // Within the name rules, but longer than a store key segment once percent-encoded (was a 503 half-way).
-  {
-    category: 'overlong',
-    id: 'unstorable',
-    value: `${'a'.repeat(200)}/${'pxsec'.repeat(20)}`,
-    why: /once percent-encoded/,
-  },
-  { category: 'overlong', id: 'unstorable-encoded', value: `pxsec/${'a+'.repeat(60)}`, why: /once percent-encoded/ },
   { category: 'lookalike', id: 'cyrillic-o', value: 'b\u043e\u043et/pxsec', why: CHARS },
   { category: 'lookalike', id: 'fullwidth', value: '\uff42\uff4f\uff4f\uff54/pxsec', why: CHARS },
   { category: 'lookalike', id: 'rtl-override', value: 'boot/pxsec\u202egpj', why: CHARS },
@@ -689,7 +681,6 @@ function nativeApiEntries(): CorpusEntry[] {
   get('files/dot-segments', '/api/v1/files/%2e%2e/%2e%2e/etc/passwd', { status: 404, message: /no route GET \/api\/etc\/passwd/ }); // prettier-ignore
   get('files/raw-space', '/api/v1/files/pxsec x', name(CHARS), NODE_400);
   get('files/raw-nul', '/api/v1/files/px\u0000sec', name(CHARS), NODE_400);
-  get('files/unstorable', `/api/v1/files/${'a'.repeat(200)}/${'pxsec'.repeat(20)}`, name(/once percent-encoded/));
   get('files/raw-backslash', '/api/v1/files/..\\..\\pxsec', { status: 404, message: /no route GET \/api\/pxsec/ }, NODE_400); // prettier-ignore
   get('files/unknown', '/api/v1/files/boot/pxsec-unknown', { status: 404, message: /no file named "boot\/pxsec-unknown"/ }); // prettier-ignore
   get('files/absolute-form', 'http://169.254.169.254/api/v1/files/pxsec', { status: 404, message: /no file named "pxsec"/ }); // prettier-ignore

@@ -140,3 +140,23 @@ describe('rejected names and URLs (400, naming the field)', () => {
     expect(() => validateName('a'.repeat(255), 'name')).not.toThrow();
   });
 });
+
+describe('names as store keys', () => {
+  it('keeps every key segment of the longest legal name within a file name (255 bytes)', async () => {
+    const { keys } = await import('../../../src/core/object-keys.js');
+    const name = `${'a'.repeat(255)}/${'b'.repeat(255)}/${'c'.repeat(255)}/${'d'.repeat(250)}`;
+    expect(() => validateName(name, 'name')).not.toThrow();
+    for (const key of [keys.head(name), keys.status(name), keys.pointer(name, 1), keys.lease(name, 'f'.repeat(16), 1)])
+      for (const segment of key.split('/'))
+        expect(new TextEncoder().encode(segment).byteLength).toBeLessThanOrEqual(255);
+  });
+
+  it('refuses, naming the field, a name longer than a key-limited store (S3) can hold', async () => {
+    const { assertStorable } = await import('../../../src/core/naming.js');
+    expect(() => assertStorable('a'.repeat(1000), 'prefix', undefined)).not.toThrow();
+    expect(() => assertStorable('a'.repeat(1000), 'prefix', 1024 - 'site/'.length)).toThrow(
+      /prefix: .*at most 971 bytes/,
+    );
+    expect(() => assertStorable('a'.repeat(900), 'prefix', 1024 - 'site/'.length)).not.toThrow();
+  });
+});
