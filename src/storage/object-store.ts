@@ -98,6 +98,13 @@ export async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Arr
     parts.push(chunk);
     size += chunk.byteLength;
   }
+  // Always a copy: callers may keep it while the source reuses its buffers.
+  return concatBytes(parts, size, true);
+}
+
+/** `parts` joined into one array of `size` bytes (the single part itself when there is only one, unless `copy`). */
+export function concatBytes(parts: readonly Uint8Array[], size: number, copy = false): Uint8Array {
+  if (parts.length === 1 && !copy) return parts[0] as Uint8Array;
   const out = new Uint8Array(size);
   let at = 0;
   for (const p of parts) {

@@ -15,8 +15,16 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { PreconditionFailedError, PxeError, StorageError } from '../core/errors.js';
-import { byteSpan, keyProblem, readAll, type ObjectMeta, type ObjectStore, type PutOptions } from './object-store.js';
-import { createS3ClientFromEnv, isAbsent, nameOf, statusOf, summary } from './s3-client.js';
+import {
+  byteSpan,
+  concatBytes,
+  keyProblem,
+  readAll,
+  type ObjectMeta,
+  type ObjectStore,
+  type PutOptions,
+} from './object-store.js';
+import { createS3ClientFromEnv, isAbsent, nameOf, observeSends, statusOf, summary } from './s3-client.js';
 
 const DRIVER = 's3';
 const MiB = 1024 * 1024;
@@ -160,7 +168,7 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
     let size = 0;
     for (;;) {
       const step = await source.next();
-      if (step.done) return putBytes(key, concat(first, size), options);
+      if (step.done) return putBytes(key, concatBytes(first, size), options);
       first.push(step.value);
       size += step.value.byteLength;
       if (size > partSize) break;
@@ -354,21 +362,6 @@ export async function probeCreateOnly(store: ObjectStore): Promise<ProbeResult> 
   return result;
 }
 
-/** The same client, showing each command it sends through it (lib-storage's) and the pending result to `observe`. */
-function observeSends(client: S3Client, observe: (command: unknown, sending: Promise<unknown>) => void): S3Client {
-  const send = client.send.bind(client) as (command: unknown, options?: unknown) => Promise<unknown>;
-  return new Proxy(client, {
-    get(target, property, receiver) {
-      if (property !== 'send') return Reflect.get(target, property, receiver) as unknown;
-      return (command: unknown, options?: unknown) => {
-        const sending = send(command, options);
-        observe(command, sending);
-        return sending;
-      };
-    },
-  });
-}
-
 /** The SDK's Node body (an IncomingMessage) as the contract's iterable; ending the iteration early frees the socket. */
 function bodyOf(key: string, body: unknown): AsyncIterable<Uint8Array> {
   if (!(body instanceof Readable)) throw new StorageError(DRIVER, 'GET', key, 'the response has no readable body');
@@ -397,17 +390,6 @@ function bodyOf(key: string, body: unknown): AsyncIterable<Uint8Array> {
  */
 function* slices(chunk: Uint8Array): Iterable<Uint8Array> {
   for (let at = 0; at < chunk.byteLength; at += SLICE) yield chunk.subarray(at, at + SLICE);
-}
-
-function concat(parts: readonly Uint8Array[], size: number): Uint8Array {
-  if (parts.length === 1) return parts[0] as Uint8Array;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }
 
 function failure(op: string, key: string, err: unknown): PxeError {

@@ -10,6 +10,7 @@ import {
   CreateBucketCommand,
   DeleteBucketCommand,
   DeleteObjectsCommand,
+  PutBucketPolicyCommand,
   ListMultipartUploadsCommand,
   paginateListObjectsV2,
   type S3Client,
@@ -124,4 +125,20 @@ export async function createTestBucket(client: S3Client): Promise<{ bucket: stri
     await client.send(new DeleteBucketCommand({ Bucket: bucket }));
   };
   return { bucket, cleanup };
+}
+
+/** Lets the `reader` user read (GetObject, ListBucket) one bucket of user `test`, and nothing else. */
+export async function grantReader(bucket: string): Promise<void> {
+  const Policy = JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Principal: { AWS: ['arn:aws:iam:::user/reader'] },
+        Action: ['s3:GetObject', 's3:ListBucket'],
+        Resource: [`arn:aws:s3:::${bucket}`, `arn:aws:s3:::${bucket}/*`],
+      },
+    ],
+  });
+  await rgwClient().send(new PutBucketPolicyCommand({ Bucket: bucket, Policy }));
 }

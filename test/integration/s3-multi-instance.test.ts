@@ -4,7 +4,7 @@
  * take over; and `serve --store s3://` + `agent --source s3:// --once` with read-only credentials publishes into a
  * TFTP root exactly as with the file store.
  */
-import { PutBucketPolicyCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FileStatus } from '../../src/core/records.js';
 import { bytesOf, fetchBootFile, overHttp, sha256 } from '../helpers/api.js';
-import { createTestBucket, rgwClient, rgwEnv } from '../helpers/rgw.js';
+import { createTestBucket, rgwClient, rgwEnv, grantReader } from '../helpers/rgw.js';
 import { startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
 import { createUpstream, type Upstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
@@ -125,18 +125,7 @@ describe('several fetchers on one S3 bucket', () => {
     );
 
     // The agent's user may only read the bucket (bucket policy), as docs/s3.md recommends.
-    const Policy = JSON.stringify({
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Effect: 'Allow',
-          Principal: { AWS: ['arn:aws:iam:::user/reader'] },
-          Action: ['s3:GetObject', 's3:ListBucket'],
-          Resource: [`arn:aws:s3:::${bucket}`, `arn:aws:s3:::${bucket}/*`],
-        },
-      ],
-    });
-    await rgwClient().send(new PutBucketPolicyCommand({ Bucket: bucket, Policy }));
+    await grantReader(bucket);
     const e = rgwEnv();
     const readerEnv = {
       ...process.env,

@@ -3,7 +3,6 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   paginateListObjectsV2,
-  PutBucketPolicyCommand,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -13,7 +12,7 @@ import { listAll, readAll, type ObjectStore } from '../../src/storage/object-sto
 import { createS3ClientFromEnv } from '../../src/storage/s3-client.js';
 import { createS3Store, probeCreateOnly } from '../../src/storage/s3-store.js';
 import { openStore } from '../../src/storage/store-url.js';
-import { createTestBucket, rgwClient, rgwEnv } from '../helpers/rgw.js';
+import { createTestBucket, rgwClient, rgwEnv, grantReader } from '../helpers/rgw.js';
 import { describeObjectStore } from './conformance.js';
 
 const MiB = 1024 * 1024;
@@ -260,18 +259,7 @@ describe('s3 store against Ceph RGW', () => {
 
   it('reads through a bucket policy with the read-only user; its writes fail with AccessDenied', async () => {
     await store.put('r/obj', 'readable');
-    const Policy = JSON.stringify({
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Effect: 'Allow',
-          Principal: { AWS: ['arn:aws:iam:::user/reader'] },
-          Action: ['s3:GetObject', 's3:ListBucket'],
-          Resource: [`arn:aws:s3:::${bucket}`, `arn:aws:s3:::${bucket}/*`],
-        },
-      ],
-    });
-    await client().send(new PutBucketPolicyCommand({ Bucket: bucket, Policy }));
+    await grantReader(bucket);
     const readerClient = rgwClient('reader');
     const reader = createS3Store({ bucket, prefix: 'p/', client: readerClient });
     expect(decoder.decode(await readAll((await reader.get('r/obj'))!.body))).toBe('readable');
