@@ -56,14 +56,14 @@ const upstream = {
     .int()
     .min(5)
     .max(5120)
-    .default(8)
-    .describe('s3:// stores: multipart part size, MiB (memory per streamed fetch ~ (queue + 2) x part)'),
+    .default(5)
+    .describe('s3:// stores: multipart part size, MiB (a streamed fetch holds at most (queue + 1) x part)'),
   's3-queue-size': z.coerce
     .number()
     .int()
     .min(1)
     .max(64)
-    .default(4)
+    .default(3)
     .describe('s3:// stores: parts uploaded in parallel'),
   'accept-single-writer': bool(
     false,

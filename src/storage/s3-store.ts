@@ -1,10 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand,
-  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -13,7 +11,6 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { PreconditionFailedError, PxeError, StorageError } from '../core/errors.js';
 import {
   byteSpan,
@@ -24,7 +21,8 @@ import {
   type ObjectStore,
   type PutOptions,
 } from './object-store.js';
-import { createS3ClientFromEnv, isAbsent, nameOf, observeSends, statusOf, summary } from './s3-client.js';
+import { createS3ClientFromEnv, isAbsent, nameOf, statusOf, summary } from './s3-client.js';
+import { MultipartFailure, uploadMultipart } from './s3-multipart.js';
 
 const DRIVER = 's3';
 const MiB = 1024 * 1024;
@@ -36,7 +34,6 @@ const MAX_KEYS = 1000;
 /** Attempts of a create-only PutObject that got 409 ConditionalRequestConflict or a 5xx (beyond the SDK's own). */
 const CONDITIONAL_ATTEMPTS = 4;
 const ABORT_ATTEMPTS = 3;
-const SLICE = 256 * 1024;
 
 export interface S3StoreOptions {
   readonly bucket: string;
@@ -44,9 +41,9 @@ export interface S3StoreOptions {
   readonly prefix: string;
   /** Default: `createS3ClientFromEnv(process.env)`. */
   readonly client?: S3Client;
-  /** Multipart part size for streamed bodies (default 8 MiB, at least 5 MiB); smaller bodies go in one PutObject. */
+  /** Multipart part size for streamed bodies (default and minimum 5 MiB); smaller bodies go in one PutObject. */
   readonly partSizeBytes?: number;
-  /** Parts in flight at once; a streamed put holds about (queueSize + 2) * partSizeBytes. Default 4. */
+  /** Parts in flight at once; a streamed put holds at most (queueSize + 1) part buffers. Default 3. */
   readonly queueSize?: number;
 }
 
@@ -60,8 +57,8 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
   const client = opts.client ?? createS3ClientFromEnv(process.env);
   const Bucket = opts.bucket;
   const prefix = opts.prefix;
-  const partSize = opts.partSizeBytes ?? 8 * MiB;
-  const queueSize = opts.queueSize ?? 4;
+  const partSize = opts.partSizeBytes ?? 5 * MiB;
+  const queueSize = opts.queueSize ?? 3;
   if (!Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE)
     throw new StorageError(DRIVER, 'OPEN', prefix, `partSizeBytes must be an integer >= ${MIN_PART_SIZE}`);
   if (!Number.isSafeInteger(queueSize) || queueSize < 1)
@@ -174,73 +171,27 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
       if (size > partSize) break;
     }
     const Key = prefix + key;
-    let bodyError: { error: unknown } | undefined;
-    let sourceDone = false;
-    async function* feed(): AsyncGenerator<Uint8Array> {
-      for (const chunk of first.splice(0)) yield* slices(chunk);
-      for (;;) {
-        let step: IteratorResult<Uint8Array>;
-        try {
-          step = await source.next();
-        } catch (error) {
-          bodyError = { error };
-          throw error;
-        }
-        if (step.done) break;
-        size += step.value.byteLength;
-        yield* slices(step.value);
-      }
-      sourceDone = true;
-    }
-    // lib-storage goes on uploading the rest of the body after one part failed; stop it at the first failure.
-    let upload: Upload | undefined;
-    let uploadId: string | undefined;
-    let partFailure: { error: unknown } | undefined;
-    const inFlight = new Set<Promise<unknown>>();
-    const observed = observeSends(client, (command, sending) => {
-      inFlight.add(sending);
-      sending.then(
-        (out) => {
-          if (command instanceof CreateMultipartUploadCommand) uploadId = (out as { UploadId?: string }).UploadId;
-        },
-        (error: unknown) => {
-          if (command instanceof CreateMultipartUploadCommand) return;
-          partFailure ??= { error };
-          void upload?.abort();
-        },
-      );
-      void sending.finally(() => inFlight.delete(sending)).catch(() => undefined);
-    });
-    // A web stream passes chunks through one at a time (a Node Readable would read ahead and concatenate).
-    // (node:stream/web's type and the DOM lib's differ in name only.)
-    const stream = ReadableStream.from(feed()) as unknown as globalThis.ReadableStream<Uint8Array>;
+    const ifNoneMatch = options?.ifNoneMatch === '*';
     try {
-      if (options?.ifNoneMatch === '*' && (await head(key)) !== null) throw new PreconditionFailedError(DRIVER, key);
-      upload = new Upload({
-        client: observed,
-        // If-None-Match reaches CompleteMultipartUpload: atomic on AWS S3; Ceph RGW 16 ignores it there, so the
-        // HEAD above is all that stops a large create-only write from replacing an object created meanwhile.
-        params: { Bucket, Key, Body: stream, ...(options?.ifNoneMatch === '*' && { IfNoneMatch: '*' }) },
-        partSize,
-        queueSize,
-        // We abort ourselves: lib-storage's own abort would replace the original error when it fails.
-        leavePartsOnError: true,
-      });
-      const out = await upload.done();
-      return await written(key, size, 'ETag' in out ? out.ETag : undefined);
+      // If-None-Match goes with CompleteMultipartUpload: atomic on AWS S3; Ceph RGW 16 ignores it there, so this
+      // HEAD is all that stops a large create-only write from replacing an object created meanwhile.
+      if (ifNoneMatch && (await head(key)) !== null) throw new PreconditionFailedError(DRIVER, key);
+      const out = await uploadMultipart({ client, Bucket, Key, partSize, queueSize, ifNoneMatch }, first, source);
+      return await written(key, out.size, out.etag);
     } catch (caught) {
+      const stopped = caught instanceof MultipartFailure ? caught : new MultipartFailure(caught, false, undefined);
       // Not awaited: a body stuck in a read must not hold up reporting the failure.
-      if (!sourceDone && bodyError === undefined) void source.return?.().catch(() => undefined);
-      // No part may land after the abort: S3 would keep it (and bill it) under an upload that no longer lists.
-      await Promise.allSettled([...inFlight]);
-      const abortProblem = uploadId === undefined ? null : await abortUpload(Key, uploadId);
-      if (bodyError !== undefined) throw bodyError.error;
-      const err = partFailure?.error ?? caught;
+      if (!stopped.fromBody) void source.return?.().catch(() => undefined);
+      const abortProblem = stopped.uploadId === undefined ? null : await abortUpload(Key, stopped.uploadId);
+      if (stopped.fromBody) throw stopped.error;
+      const err = stopped.error;
       if (err instanceof PxeError && abortProblem === null) throw err;
       const cause =
         abortProblem === null
           ? err
-          : new Error(`${summary(err)}; abort of upload ${uploadId} failed: ${summary(abortProblem)}`, { cause: err });
+          : new Error(`${summary(err)}; abort of upload ${stopped.uploadId} failed: ${summary(abortProblem)}`, {
+              cause: err,
+            });
       throw failure('PUT', key, cause);
     }
   };
@@ -382,14 +333,6 @@ function bodyOf(key: string, body: unknown): AsyncIterable<Uint8Array> {
       };
     },
   };
-}
-
-/**
- * `chunk` in views of at most SLICE bytes. lib-storage concatenates the chunks of each part into one buffer that
- * stays alive, with the start of the next part, until that part is sent: with small chunks that overhang is small.
- */
-function* slices(chunk: Uint8Array): Iterable<Uint8Array> {
-  for (let at = 0; at < chunk.byteLength; at += SLICE) yield chunk.subarray(at, at + SLICE);
 }
 
 function failure(op: string, key: string, err: unknown): PxeError {

@@ -52,9 +52,10 @@ export function timedShell(script: string, env: NodeJS.ProcessEnv = process.env)
   return timed('bash', ['-o', 'pipefail', '-c', script], env);
 }
 
-/** The pxecache CLI as an operator runs it, with the peak-RSS reporter preloaded. */
+/** The pxecache CLI as an operator runs it (the bin, with its own node flags), with the peak-RSS reporter preloaded. */
 export function pxecache(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Measured> {
-  return timed(process.execPath, ['--import', RSS_REPORT, CLI, ...args], env);
+  const NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --import ${RSS_REPORT}`.trim();
+  return timed(CLI, args, { ...env, NODE_OPTIONS });
 }
 
 export function median(xs: readonly number[]): number {

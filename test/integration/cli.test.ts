@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,30 @@ function run(args: string[], env: Record<string, string> = {}) {
     );
   });
 }
+
+describe('the pxecache bin', () => {
+  it("runs by itself (executable, shebang) with the node flags that keep a transfer's memory flat", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pxecache-bin-'));
+    try {
+      // Preloaded through NODE_OPTIONS, the way an operator's environment would reach the process.
+      const probe = join(dir, 'argv.mjs');
+      await writeFile(probe, 'process.stderr.write(JSON.stringify(process.execArgv) + "\\n");\n');
+      const out = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
+        execFile(
+          CLI,
+          ['--version'],
+          { env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: `--import ${probe}` }, timeout: 20_000 },
+          (err, stdout, stderr) => (err ? reject(err) : resolve({ stdout, stderr })),
+        ),
+      );
+      expect(out.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+      const execArgv = JSON.parse(out.stderr.trim().split('\n')[0]!) as string[];
+      expect(execArgv).toEqual(expect.arrayContaining(['--max-semi-space-size=1', '--no-liftoff']));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('pxecache CLI (built dist/, as installed)', () => {
   let dir: string;

@@ -1,3 +1,4 @@
+import { createGcPacer } from './gc-pacer.js';
 import { errors, request } from 'undici';
 import { PxeError, UpstreamError, describe } from '../../core/errors.js';
 import { DEFAULT_HOST_RULES, type HostRules } from '../../core/host-rules.js';
@@ -72,8 +73,12 @@ export function createUndiciUpstream(opts: UndiciUpstreamOptions): UpstreamClien
           return Array.isArray(v) ? v.join(', ') : v;
         },
         body: (async function* () {
+          const pace = createGcPacer();
           try {
-            for await (const chunk of body) yield chunk as Uint8Array;
+            for await (const chunk of body) {
+              yield chunk as Uint8Array;
+              pace((chunk as Uint8Array).byteLength);
+            }
           } catch (err) {
             throw mapError(url, err);
           }
