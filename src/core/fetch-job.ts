@@ -3,7 +3,7 @@ import { indexBlob } from './blobs.js';
 import { redactUrl } from './redact.js';
 import { PxeError, UpstreamError, describe } from './errors.js';
 import { keys } from './object-keys.js';
-import type { Clock, HasherFactory, UpstreamClient } from './ports.js';
+import type { Clock, HasherFactory, UpstreamClient, UpstreamResponse } from './ports.js';
 import { healedPointer, publish, type PublishResult } from './pointers.js';
 import { versionOf, type PointerRecord, type StatusRecord, type VersionEntry } from './records.js';
 import { upstreamGet, type Conditional } from './upstream-get.js';
@@ -40,15 +40,25 @@ export type JobOutcome =
  * write. A failure throws and leaves the published pointer untouched; partial bytes are never published and never
  * resumed (a changed upstream always starts a fresh version).
  */
-export async function runFetchJob(deps: JobDeps, input: JobInput, status: StatusRecord | null): Promise<JobOutcome> {
+export async function runFetchJob(
+  deps: JobDeps,
+  input: JobInput,
+  status: StatusRecord | null,
+  answered?: UpstreamResponse,
+): Promise<JobOutcome> {
   const current = await healedPointer(deps.store, input.name, new Date(deps.clock.now()).toISOString());
   const conditional = validatorsFor(redactUrl(input.url), current, status);
-  const { response } = await upstreamGet(deps.upstream, input.url, conditional, {
-    maxRedirects: deps.maxRedirects,
-    policy: deps.policy,
-    userAgent: deps.userAgent,
-    ...(input.signal ? { signal: input.signal } : {}),
-  });
+  // `answered`: the caller's revalidation already has upstream's answer (a change): read it rather than ask again.
+  const response =
+    answered ??
+    (
+      await upstreamGet(deps.upstream, input.url, conditional, {
+        maxRedirects: deps.maxRedirects,
+        policy: deps.policy,
+        userAgent: deps.userAgent,
+        ...(input.signal ? { signal: input.signal } : {}),
+      })
+    ).response;
   if (response.status === 304 && conditional && current) {
     await response.discard();
     return { kind: 'not-modified', current };
@@ -112,7 +122,12 @@ export async function runFetchJob(deps: JobDeps, input: JobInput, status: Status
   return { kind: 'publish', result, conditional: validators };
 }
 
-function validatorsFor(url: string, current: PointerRecord | null, status: StatusRecord | null): Conditional | null {
+/** The validators of what `url` last gave for the published bytes: null when there is nothing to revalidate against. */
+export function validatorsFor(
+  url: string,
+  current: PointerRecord | null,
+  status: StatusRecord | null,
+): Conditional | null {
   if (!current) return null;
   const seen = status?.upstream;
   if (seen && seen.url === url && seen.sha256 === current.sha256 && (seen.etag || seen.lastModified))

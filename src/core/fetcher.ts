@@ -1,6 +1,7 @@
 import { createChangeSignal, type ChangeSignal } from './changes.js';
+import { createCheckTimes } from './check-times.js';
 import { ConflictError, PxeError, describe } from './errors.js';
-import { runFetchJob, type JobDeps, type JobOutcome } from './fetch-job.js';
+import { runFetchJob, validatorsFor, type JobDeps, type JobOutcome } from './fetch-job.js';
 import {
   acquireLease,
   closeLease,
@@ -11,12 +12,14 @@ import {
   type LeaseOptions,
 } from './leases.js';
 import { keys } from './object-keys.js';
+import { healedPointer } from './pointers.js';
 import { assertStorable, bootFileName, parentNames, validateName } from './naming.js';
-import type { Logger } from './ports.js';
+import type { Logger, UpstreamResponse } from './ports.js';
 import { sleep } from './ports.js';
 import type { ErrorInfo, FileStatus, StatusRecord } from './records.js';
 import { redactUrl } from './redact.js';
 import { readStatus } from './status.js';
+import { upstreamGet } from './upstream-get.js';
 import { parseUpstreamUrl } from './url-policy.js';
 import { getJson, putJson } from '../storage/object-store.js';
 
@@ -29,6 +32,8 @@ export interface FetcherDeps extends JobDeps {
   readonly followPollMs: number;
   /** Fired on every publication; shared with boot configs so one long-poll wakes for both. */
   readonly changes?: ChangeSignal;
+  /** How long the `checkedAt` of unchanged revalidations may wait to be written in one batch. Default 1000 ms. */
+  readonly checkBatchMs?: number;
 }
 
 export type FetchRequest =
@@ -47,6 +52,8 @@ export interface Fetcher {
   status(name: string): Promise<FileStatus | null>;
   /** Resolves when any job of this process publishes (catalog long-poll wake-up). */
   nextPublish(signal?: AbortSignal): Promise<void>;
+  /** Writes the revalidation times still pending (before shutdown). */
+  flush(): Promise<void>;
 }
 
 export function createFetcher(deps: FetcherDeps): Fetcher {
@@ -58,6 +65,8 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     owner: deps.instanceId,
   };
   const changes = deps.changes ?? createChangeSignal();
+  const checkTimes = createCheckTimes(deps.store, deps.logger, deps.checkBatchMs ?? 1000);
+  const present = (status: FileStatus): FileStatus => checkTimes.overlay(status);
 
   function resolveTarget(request: FetchRequest) {
     if ('prefix' in request) {
@@ -86,17 +95,18 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
   }
 
   async function writeStatus(record: StatusRecord) {
+    checkTimes.forget(record.name);
     await putJson(deps.store, keys.status(record.name), record);
   }
 
   async function submit(request: FetchRequest): Promise<Submitted> {
     const target = resolveTarget(request);
-    await checkDirectoryCollision(target.name);
     const jobKey = `${target.name}\u0000${target.url.href}`;
-    // Checked and set with no await in between: concurrent callers in this process share one promise.
+    // Checked and set with no await in between: concurrent callers in this process share one promise (the job's
+    // first caller checked the name against its neighbours already).
     const joined = running.get(jobKey);
     if (joined) return joined;
-    const started = start(target, request, jobKey);
+    const started = checkDirectoryCollision(target.name).then(() => start(target, request, jobKey));
     running.set(jobKey, started);
     const forget = () => {
       if (running.get(jobKey) === started) running.delete(jobKey);
@@ -109,8 +119,28 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     target: ReturnType<typeof resolveTarget>,
     request: FetchRequest,
     jobKey: string,
+    answered?: UpstreamResponse | null,
+  ): Promise<Submitted> {
+    try {
+      return await startJob(target, request, jobKey, answered);
+    } catch (err) {
+      await answered?.discard();
+      throw err;
+    }
+  }
+
+  /** `answered`: upstream's answer to a revalidation that found a change (the job reads it instead of asking again). */
+  async function startJob(
+    target: ReturnType<typeof resolveTarget>,
+    request: FetchRequest,
+    jobKey: string,
+    answered: UpstreamResponse | null | undefined,
   ): Promise<Submitted> {
     const previous = await getJson<StatusRecord>(deps.store, keys.status(target.name));
+    if (answered === undefined && previous?.state === 'ready' && target.kind !== 'nfs') {
+      const revalidating = await revalidate(target, request, jobKey, previous);
+      if (revalidating) return revalidating;
+    }
     const now = deps.clock.now();
     if (target.kind === 'nfs') {
       // smart-proxy records nfs media as a no-op: the installer mounts them, nothing is downloaded.
@@ -125,6 +155,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     const urlHash = hashUrl(deps, target.url.href);
     const acquired = await acquireLease(leaseOpts, target.name, urlHash, redactUrl(target.url), jobId);
     if (acquired.kind === 'follower') {
+      await answered?.discard();
       // The holder may not have written its `fetching` record yet (it takes the lease first): answer for it.
       const known = await readStatus(deps.store, deps.clock, target.name);
       const accepted: FileStatus = {
@@ -139,14 +170,57 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     const accepted = await mustStatus(target.name);
     return {
       accepted,
-      done: settled(target, lead(acquired.lease, { ...target, startedAt: now, jobId, jobKey }, previous)),
+      done: settled(target, lead(acquired.lease, { ...target, startedAt: now, jobId, jobKey }, previous, answered)),
     };
+  }
+
+  /**
+   * The common case, a ready name whose upstream has not changed, without a lease or a status write: one conditional
+   * GET, and on 304 the new `checkedAt` joins the next batch. Any other answer goes the full way (lease, `fetching`,
+   * the job), which reads that same answer; a request that failed is asked again by the job, which records the error.
+   */
+  async function revalidate(
+    target: ReturnType<typeof resolveTarget>,
+    request: FetchRequest,
+    jobKey: string,
+    previous: StatusRecord,
+  ): Promise<Submitted | null> {
+    const current = await healedPointer(deps.store, target.name, new Date(deps.clock.now()).toISOString());
+    const conditional = validatorsFor(redactUrl(target.url), current, previous);
+    if (!current || !conditional) return null;
+    // Until upstream answers, this process reports the name `fetching` (as if a re-fetch had started: it may turn
+    // into one), so a caller polling the status after its 200 never takes the old state for the end of its call.
+    const unmark = checkTimes.begin(target.name);
+    const check = async (): Promise<FileStatus> => {
+      const answer = await upstreamGet(deps.upstream, target.url, conditional, {
+        maxRedirects: deps.maxRedirects,
+        policy: deps.policy,
+        userAgent: deps.userAgent,
+      }).catch(() => null);
+      if (answer?.response.status === 304) {
+        await answer.response.discard();
+        checkTimes.record(target.name, previous, new Date(deps.clock.now()).toISOString());
+        unmark();
+        return mustStatus(target.name);
+      }
+      // Unmarked once the job's own `fetching` record exists (or the job that holds the lease has one).
+      const full = await start(target, request, jobKey, answer?.response ?? null).finally(unmark);
+      return full.done;
+    };
+    try {
+      const accepted = await mustStatus(target.name);
+      return { accepted, done: settled(target, check()) };
+    } catch (err) {
+      unmark();
+      throw err;
+    }
   }
 
   async function lead(
     lease: Lease,
     job: { name: string; basename: string; url: URL; startedAt: number; jobId: string; jobKey: string },
     previous: StatusRecord | null,
+    answered: UpstreamResponse | null | undefined,
   ): Promise<FileStatus> {
     const renew = setInterval(
       () => {
@@ -161,7 +235,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     let outcome: JobOutcome | null = null;
     let error: ErrorInfo | null = null;
     try {
-      outcome = await runFetchJob(deps, job, previous);
+      outcome = await runFetchJob(deps, job, previous, answered ?? undefined);
     } catch (err) {
       error = errorInfo(err);
       deps.logger.warn('fetch failed', { ...log, code: error.code, error: error.message });
@@ -258,13 +332,17 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
   async function mustStatus(name: string): Promise<FileStatus> {
     const status = await readStatus(deps.store, deps.clock, name);
     if (!status) throw new PxeError('internal', `status of ${name} vanished`);
-    return status;
+    return present(status);
   }
 
   return {
     submit,
-    status: (name) => readStatus(deps.store, deps.clock, name),
+    status: async (name) => {
+      const status = await readStatus(deps.store, deps.clock, name);
+      return status && present(status);
+    },
     nextPublish: (signal) => changes.next(signal),
+    flush: () => checkTimes.flush(),
   };
 }
 

@@ -7,7 +7,10 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+// From test/helpers/ (vitest) or dist-bench/test/helpers/ (benchmarks, compiled).
+const CLI = [new URL('../../dist/cli/main.js', import.meta.url), new URL('../../../dist/cli/main.js', import.meta.url)]
+  .map((u) => fileURLToPath(u))
+  .find((p) => existsSync(p));
 const READY_TIMEOUT_MS = 15_000;
 const STOP_GRACE_MS = 5_000;
 
@@ -41,9 +44,10 @@ export async function startServeProcess(
   extra: readonly string[] = [],
   env: Record<string, string> = {},
 ): Promise<ServeProcess> {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npx tsc -p tsconfig.build.json" first`);
+  if (CLI === undefined) throw new Error('dist/cli/main.js is missing: run "npm run build" first');
   const storeUrl = /^(file|s3):/.test(store) ? store : `file:${store}`;
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--store', storeUrl, ...extra], {
+  // The bin itself, as operators run it (its #! line carries node's memory flags).
+  const child = spawn(CLI, ['serve', '--port', '0', '--store', storeUrl, ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, PXECACHE_LOG_LEVEL: process.env['PXECACHE_LOG_LEVEL'] ?? 'info', ...env },
   });

@@ -125,6 +125,8 @@ describe.each(TRANSPORTS)('fetch_boot_file and /api/v1 via %s', (transport) => {
       gate.resolve();
       const after = await settle(NAME);
       expect(after).toMatchObject({ state: 'ready', sha256: sha256(v2), generation: 2 });
+      // One upstream request for the change: the revalidation's answer is the download.
+      expect(up.count(KERNEL)).toBe(2);
     });
 
     it('revalidates an unchanged file with If-None-Match and If-Modified-Since and downloads nothing', async () => {

@@ -117,7 +117,7 @@ export function createNodeFetcher(
     fetcher,
     async close() {
       clearInterval(compactor);
-      await Promise.all([http.close(), ftp?.then((c) => c.close()), compacting]);
+      await Promise.all([fetcher.flush(), http.close(), ftp?.then((c) => c.close()), compacting]);
     },
   };
 }
