@@ -3,6 +3,7 @@
  * in exactly one place each (`http/errors.ts`, `cli/exit.ts`).
  */
 import { redactUrl } from './redact.js';
+import type { ErrorInfo } from './records.js';
 
 export class PxeError extends Error {
   readonly code: string;
@@ -93,4 +94,11 @@ export function describe(cause: unknown): string {
     return typeof code === 'string' && !cause.message.includes(code) ? `${code} ${cause.message}` : cause.message;
   }
   return String(cause);
+}
+
+/** The `{code, message}` a status carries for an error: a PxeError's own code, else `internal`. */
+export function errorInfo(err: unknown): ErrorInfo {
+  return err instanceof PxeError
+    ? { code: err.code, message: err.message }
+    : { code: 'internal', message: describe(err) };
 }

@@ -1,6 +1,6 @@
 import { createChangeSignal, type ChangeSignal } from './changes.js';
 import { createCheckTimes } from './check-times.js';
-import { ConflictError, PxeError, describe } from './errors.js';
+import { ConflictError, PxeError, describe, errorInfo } from './errors.js';
 import { runFetchJob, validatorsFor, type JobDeps, type JobOutcome } from './fetch-job.js';
 import {
   acquireLease,
@@ -16,11 +16,11 @@ import { healedPointer } from './pointers.js';
 import { assertStorable, bootFileName, parentNames, validateName } from './naming.js';
 import type { Logger, UpstreamResponse } from './ports.js';
 import { sleep } from './ports.js';
-import type { ErrorInfo, FileStatus, StatusRecord } from './records.js';
+import type { ErrorInfo, FileStatus, PointerRecord, StatusRecord } from './records.js';
 import { redactUrl } from './redact.js';
-import { readStatus } from './status.js';
+import { baseStatus, composeStatus, readStatus, unknownStatus } from './status.js';
 import { upstreamGet } from './upstream-get.js';
-import { parseUpstreamUrl } from './url-policy.js';
+import { parseUpstreamUrl, type UpstreamKind } from './url-policy.js';
 import { getJson, putJson } from '../storage/object-store.js';
 
 export interface FetcherDeps extends JobDeps {
@@ -67,8 +67,26 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
   const changes = deps.changes ?? createChangeSignal();
   const checkTimes = createCheckTimes(deps.store, deps.logger, deps.checkBatchMs ?? 1000);
   const present = (status: FileStatus): FileStatus => checkTimes.overlay(status);
+  const recent = new Map<string, { previous: StatusRecord; current: PointerRecord; until: number }>();
 
-  function resolveTarget(request: FetchRequest) {
+  type Target = { name: string; basename: string; url: URL; kind: UpstreamKind };
+  // Foreman repeats the same few (prefix, path) pairs: their validation, a pure function of the request and the
+  // fixed policy, is remembered (a bounded table, emptied when full). Refusals are not remembered.
+  const resolved = new Map<string, Target>();
+  function resolveTarget(request: FetchRequest): Target {
+    const memo =
+      'prefix' in request
+        ? `p\u0000${request.prefix}\u0000${request.path}`
+        : `n\u0000${request.name}\u0000${request.url}`;
+    const known = resolved.get(memo);
+    if (known) return known;
+    const target = validateTarget(request);
+    if (resolved.size >= 1024) resolved.clear();
+    resolved.set(memo, target);
+    return target;
+  }
+
+  function validateTarget(request: FetchRequest): Target {
     if ('prefix' in request) {
       const { url, kind } = parseUpstreamUrl(request.path, 'path', deps.policy);
       const { name, basename } = bootFileName(request.prefix, request.path);
@@ -96,17 +114,17 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
 
   async function writeStatus(record: StatusRecord) {
     checkTimes.forget(record.name);
+    recent.delete(record.name);
     await putJson(deps.store, keys.status(record.name), record);
   }
 
   async function submit(request: FetchRequest): Promise<Submitted> {
     const target = resolveTarget(request);
     const jobKey = `${target.name}\u0000${target.url.href}`;
-    // Checked and set with no await in between: concurrent callers in this process share one promise (the job's
-    // first caller checked the name against its neighbours already).
+    // Checked and set with no await in between: concurrent callers in this process share one promise.
     const joined = running.get(jobKey);
     if (joined) return joined;
-    const started = checkDirectoryCollision(target.name).then(() => start(target, request, jobKey));
+    const started = start(target, request, jobKey);
     running.set(jobKey, started);
     const forget = () => {
       if (running.get(jobKey) === started) running.delete(jobKey);
@@ -116,7 +134,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
   }
 
   async function start(
-    target: ReturnType<typeof resolveTarget>,
+    target: Target,
     request: FetchRequest,
     jobKey: string,
     answered?: UpstreamResponse | null,
@@ -131,16 +149,21 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
 
   /** `answered`: upstream's answer to a revalidation that found a change (the job reads it instead of asking again). */
   async function startJob(
-    target: ReturnType<typeof resolveTarget>,
+    target: Target,
     request: FetchRequest,
     jobKey: string,
     answered: UpstreamResponse | null | undefined,
   ): Promise<Submitted> {
-    const previous = await getJson<StatusRecord>(deps.store, keys.status(target.name));
-    if (answered === undefined && previous?.state === 'ready' && target.kind !== 'nfs') {
-      const revalidating = await revalidate(target, request, jobKey, previous);
-      if (revalidating) return revalidating;
+    if (answered === undefined && target.kind !== 'nfs') {
+      const basis = await readyBasis(target.name);
+      if (basis) {
+        const revalidating = revalidate(target, request, jobKey, basis.previous, basis.current);
+        if (revalidating) return revalidating;
+      }
     }
+    const previous = await getJson<StatusRecord>(deps.store, keys.status(target.name));
+    // A published name passed this check when it was first fetched (and `answered` comes from revalidating one).
+    if (answered === undefined) await checkDirectoryCollision(target.name);
     const now = deps.clock.now();
     if (target.kind === 'nfs') {
       // smart-proxy records nfs media as a no-op: the installer mounts them, nothing is downloaded.
@@ -179,15 +202,35 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
    * GET, and on 304 the new `checkedAt` joins the next batch. Any other answer goes the full way (lease, `fetching`,
    * the job), which reads that same answer; a request that failed is asked again by the job, which records the error.
    */
-  async function revalidate(
-    target: ReturnType<typeof resolveTarget>,
+  /**
+   * What a lease-free revalidation starts from: a ready name's status record and latest pointer, read at most once a
+   * second per name (Foreman and many sites ask about the same files). Stale for that long when another process
+   * writes them, which costs nothing wrong: older validators make upstream answer 200, and that answer goes the full
+   * way, which reads everything afresh. This process's own writes drop the entry.
+   */
+  async function readyBasis(name: string): Promise<{ previous: StatusRecord; current: PointerRecord } | null> {
+    const now = deps.clock.now();
+    const known = recent.get(name);
+    if (known && known.until > now) return known;
+    const previous = await getJson<StatusRecord>(deps.store, keys.status(name));
+    if (previous?.state !== 'ready') return null;
+    const current = await healedPointer(deps.store, name, new Date(now).toISOString());
+    if (!current) return null;
+    if (recent.size >= 4096) recent.clear();
+    const basis = { previous, current, until: now + 1000 };
+    recent.set(name, basis);
+    return basis;
+  }
+
+  function revalidate(
+    target: Target,
     request: FetchRequest,
     jobKey: string,
     previous: StatusRecord,
-  ): Promise<Submitted | null> {
-    const current = await healedPointer(deps.store, target.name, new Date(deps.clock.now()).toISOString());
+    current: PointerRecord,
+  ): Submitted | null {
     const conditional = validatorsFor(redactUrl(target.url), current, previous);
-    if (!current || !conditional) return null;
+    if (!conditional) return null;
     // Until upstream answers, this process reports the name `fetching` (as if a re-fetch had started: it may turn
     // into one), so a caller polling the status after its 200 never takes the old state for the end of its call.
     const unmark = checkTimes.begin(target.name);
@@ -201,19 +244,13 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
         await answer.response.discard();
         checkTimes.record(target.name, previous, new Date(deps.clock.now()).toISOString());
         unmark();
-        return mustStatus(target.name);
+        return present(composeStatus(target.name, previous, current));
       }
       // Unmarked once the job's own `fetching` record exists (or the job that holds the lease has one).
       const full = await start(target, request, jobKey, answer?.response ?? null).finally(unmark);
       return full.done;
     };
-    try {
-      const accepted = await mustStatus(target.name);
-      return { accepted, done: settled(target, check()) };
-    } catch (err) {
-      unmark();
-      throw err;
-    }
+    return { accepted: present(composeStatus(target.name, previous, current)), done: settled(target, check()) };
   }
 
   async function lead(
@@ -343,40 +380,6 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     },
     nextPublish: (signal) => changes.next(signal),
     flush: () => checkTimes.flush(),
-  };
-}
-
-function baseStatus(
-  name: string,
-  url: string,
-  state: StatusRecord['state'],
-  jobId: string,
-  startedAt: number,
-  checkedAt: string | null,
-  previous: StatusRecord | null,
-): StatusRecord {
-  return { name, url, state, jobId, startedAt, checkedAt, error: null, upstream: previous?.upstream ?? null };
-}
-
-function errorInfo(err: unknown): ErrorInfo {
-  return err instanceof PxeError
-    ? { code: err.code, message: err.message }
-    : { code: 'internal', message: describe(err) };
-}
-
-function unknownStatus(name: string, url: string): FileStatus {
-  return {
-    name,
-    url,
-    state: 'failed',
-    version: null,
-    sha256: null,
-    size: null,
-    fetchedAt: null,
-    checkedAt: null,
-    error: null,
-    generation: 0,
-    versions: [],
   };
 }
 

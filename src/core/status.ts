@@ -2,7 +2,7 @@ import { hasLiveLease } from './leases.js';
 import { keys } from './object-keys.js';
 import { latestPointer } from './pointers.js';
 import type { Clock } from './ports.js';
-import type { FileStatus, StatusRecord } from './records.js';
+import type { ErrorInfo, FileState, FileStatus, PointerRecord, StatusRecord } from './records.js';
 import { getJson, type ObjectStore } from '../storage/object-store.js';
 
 /**
@@ -25,6 +25,17 @@ export async function readStatus(store: ObjectStore, clock: Clock, name: string)
     state = 'failed';
     error = { code: 'interrupted', message: 'the fetcher handling this download stopped before it finished' };
   }
+  return composeStatus(name, record, pointer, state, error);
+}
+
+/** The public status from a status record and the latest pointer already read. */
+export function composeStatus(
+  name: string,
+  record: StatusRecord | null,
+  pointer: PointerRecord | null,
+  state: FileState = record?.state ?? 'ready',
+  error: ErrorInfo | null = record?.error ?? null,
+): FileStatus {
   return {
     name,
     url: record?.url ?? pointer?.url ?? null,
@@ -43,5 +54,35 @@ export async function readStatus(store: ObjectStore, clock: Clock, name: string)
       url,
       fetchedAt,
     })),
+  };
+}
+
+/** A status record of `state` for a job, carrying over the upstream validators last seen. */
+export function baseStatus(
+  name: string,
+  url: string,
+  state: StatusRecord['state'],
+  jobId: string,
+  startedAt: number,
+  checkedAt: string | null,
+  previous: StatusRecord | null,
+): StatusRecord {
+  return { name, url, state, jobId, startedAt, checkedAt, error: null, upstream: previous?.upstream ?? null };
+}
+
+/** What to answer for a name nothing is known about (a job whose bookkeeping failed before any record). */
+export function unknownStatus(name: string, url: string): FileStatus {
+  return {
+    name,
+    url,
+    state: 'failed',
+    version: null,
+    sha256: null,
+    size: null,
+    fetchedAt: null,
+    checkedAt: null,
+    error: null,
+    generation: 0,
+    versions: [],
   };
 }

@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { apiV1Routes } from './api-v1.js';
 import { installAuth } from './auth.js';
@@ -25,18 +25,22 @@ export function createApp(deps: AppDeps): Hono {
   );
   installAuth(app, deps);
   // After the guards: a caller who may not use a route learns nothing from the size of its body.
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: (c) => {
-        const message = `request body is larger than ${MAX_BODY_BYTES} bytes (1 MiB), the most any route takes`;
-        return c.req.path.startsWith('/api/')
-          ? c.json({ error: { code: 'payload-too-large', message } }, 413)
-          : c.text(message, 413);
-      },
-    }),
-  );
+  const tooLarge = (c: Context) => {
+    const message = `request body is larger than ${MAX_BODY_BYTES} bytes (1 MiB), the most any route takes`;
+    return c.req.path.startsWith('/api/')
+      ? c.json({ error: { code: 'payload-too-large', message } }, 413)
+      : c.text(message, 413);
+  };
+  const streamedLimit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge });
+  app.use('*', async (c, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    // A declared length is all the server will deliver (HTTP framing): checking the header is enough, and cheap.
+    // Only a body of unknown length (chunked) is counted as it streams, which costs a Web stream per request.
+    const declared = c.req.header('content-length');
+    if (declared !== undefined && /^\d+$/.test(declared) && c.req.header('transfer-encoding') === undefined)
+      return Number(declared) > MAX_BODY_BYTES ? tooLarge(c) : next();
+    return streamedLimit(c, next);
+  });
   app.get('/healthz', (c) => {
     // A store that ignores create-only writes cannot keep two writers apart: degraded, and said so loudly.
     const unsafe = deps.createOnly?.honoured === false;

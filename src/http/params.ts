@@ -22,7 +22,10 @@ export async function readParams(c: Context): Promise<Params> {
     for (const [k, v] of Object.entries(body))
       if (typeof v === 'string') out[k] = v;
       else if (v !== null && v !== undefined) throw new InputError(k, 'must be a string');
-  } else if (type.startsWith('application/x-www-form-urlencoded') || type.startsWith('multipart/form-data')) {
+  } else if (type.startsWith('application/x-www-form-urlencoded')) {
+    // Foreman's form: decoded directly (the generic FormData parser costs several times more per request).
+    for (const [k, v] of new URLSearchParams(await c.req.text())) out[k] = v;
+  } else if (type.startsWith('multipart/form-data')) {
     let body: Record<string, unknown>;
     try {
       body = await c.req.parseBody();

@@ -116,4 +116,26 @@ describe('revalidation of unchanged files', () => {
     await h.idle();
     expect((await getStatus(req, NAME)).body).toMatchObject({ state: 'ready', error: null, generation: 1 });
   });
+
+  it('a second instance that revalidated a moment before another published still ends on the new version, no extra one', async () => {
+    const other = await createHarness({ transport: 'app.request', storeDir: h.storeDir });
+    try {
+      // `other` reads (and remembers for a second) the basis of v1.
+      await fetchBootFile((p, i) => other.request(p, i), { prefix: 'boot/r', path: up.url(KERNEL) });
+      await other.idle();
+      // Upstream respins; this instance publishes v2.
+      const v2 = bytesOf('vmlinuz-2', 8192);
+      up.set(KERNEL, v2);
+      await fetchBootFile(req, { prefix: 'boot/r', path: up.url(KERNEL) });
+      await h.idle();
+      expect((await getStatus(req, NAME)).body).toMatchObject({ state: 'ready', generation: 2, sha256: sha256(v2) });
+      // `other` asks with v1's validators: upstream answers 200, and the full job finds v2 already published.
+      await fetchBootFile((p, i) => other.request(p, i), { prefix: 'boot/r', path: up.url(KERNEL) });
+      await other.idle();
+      const seen = (await getStatus((p, i) => other.request(p, i), NAME)).body;
+      expect(seen).toMatchObject({ state: 'ready', generation: 2, sha256: sha256(v2) });
+    } finally {
+      await other.close();
+    }
+  });
 });
