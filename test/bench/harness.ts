@@ -20,6 +20,8 @@ export interface Row {
   readonly baseline: number | null;
   readonly baselineName: string;
   readonly unit: string;
+  /** Decimals shown for `pxecache` and `baseline` (3 unless told: counts read better as 0). */
+  readonly digits?: number;
   readonly peakRssMiB: number | null;
   readonly target: string;
   readonly met: boolean | null;
@@ -89,8 +91,8 @@ export function printTable(rows: readonly Row[]): void {
   const head = ['case', 'pxecache', 'baseline', 'ratio', 'peak RSS', 'target', 'met'];
   const lines = rows.map((r) => [
     r.name,
-    `${r.pxecache.toFixed(3)} ${r.unit}`,
-    r.baseline === null ? '-' : `${r.baseline.toFixed(3)} ${r.unit} (${r.baselineName})`,
+    `${r.pxecache.toFixed(r.digits ?? 3)} ${r.unit}`,
+    r.baseline === null ? '-' : `${r.baseline.toFixed(r.digits ?? 3)} ${r.unit} (${r.baselineName})`,
     r.baseline === null || r.baseline === 0 ? '-' : (r.pxecache / r.baseline).toFixed(2),
     r.peakRssMiB === null ? '-' : `${r.peakRssMiB.toFixed(0)} MiB`,
     r.target,
