@@ -58,7 +58,12 @@ free_ports() {
 ours() {
   local pid=$1 name=$2
   [ -r "/proc/$pid/cmdline" ] || return 1
-  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] || return 1
+  # Right after `spawn`, the child may not have exec'd the daemon yet and is still named setsid: on a loaded machine
+  # that once made a live daemon look exited (start failed) and then unstoppable (stop skipped it).
+  case "$(cat "/proc/$pid/comm" 2>/dev/null)" in
+    "$name" | setsid) ;;
+    *) return 1 ;;
+  esac
   tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$DIR/ceph.conf"
 }
 
@@ -100,7 +105,8 @@ daemon_log() {
 
 alive() {
   local pid=$1 name=$2
-  ours "$pid" "$name" || {
+  # A daemon between fork and exec is not yet itself: look again once before calling it gone.
+  ours "$pid" "$name" || { sleep 0.5 && ours "$pid" "$name"; } || {
     echo "ceph-rgw: $name (pid $pid) exited; last lines of its output and log:" >&2
     tail -n 20 "$LOG/$name.out" "$(daemon_log "$name")" >&2 2>/dev/null || true
     return 1
