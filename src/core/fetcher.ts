@@ -66,7 +66,6 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
   };
   const changes = deps.changes ?? createChangeSignal();
   const checkTimes = createCheckTimes(deps.store, deps.logger, deps.checkBatchMs ?? 1000);
-  const present = (status: FileStatus): FileStatus => checkTimes.overlay(status);
   const recent = new Map<string, { previous: StatusRecord; current: PointerRecord; until: number }>();
 
   type Target = { name: string; basename: string; url: URL; kind: UpstreamKind };
@@ -198,11 +197,6 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
   }
 
   /**
-   * The common case, a ready name whose upstream has not changed, without a lease or a status write: one conditional
-   * GET, and on 304 the new `checkedAt` joins the next batch. Any other answer goes the full way (lease, `fetching`,
-   * the job), which reads that same answer; a request that failed is asked again by the job, which records the error.
-   */
-  /**
    * What a lease-free revalidation starts from: a ready name's status record and latest pointer, read at most once a
    * second per name (Foreman and many sites ask about the same files). Stale for that long when another process
    * writes them, which costs nothing wrong: older validators make upstream answer 200, and that answer goes the full
@@ -222,6 +216,11 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     return basis;
   }
 
+  /**
+   * The common case, a ready name whose upstream has not changed, without a lease or a status write: one conditional
+   * GET, and on 304 the new `checkedAt` joins the next batch. Any other answer goes the full way (lease, `fetching`,
+   * the job), which reads that same answer; a request that failed is asked again by the job, which records the error.
+   */
   function revalidate(
     target: Target,
     request: FetchRequest,
@@ -244,13 +243,16 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
         await answer.response.discard();
         checkTimes.record(target.name, previous, new Date(deps.clock.now()).toISOString());
         unmark();
-        return present(composeStatus(target.name, previous, current));
+        return checkTimes.overlay(composeStatus(target.name, previous, current));
       }
       // Unmarked once the job's own `fetching` record exists (or the job that holds the lease has one).
       const full = await start(target, request, jobKey, answer?.response ?? null).finally(unmark);
       return full.done;
     };
-    return { accepted: present(composeStatus(target.name, previous, current)), done: settled(target, check()) };
+    return {
+      accepted: checkTimes.overlay(composeStatus(target.name, previous, current)),
+      done: settled(target, check()),
+    };
   }
 
   async function lead(
@@ -369,14 +371,14 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
   async function mustStatus(name: string): Promise<FileStatus> {
     const status = await readStatus(deps.store, deps.clock, name);
     if (!status) throw new PxeError('internal', `status of ${name} vanished`);
-    return present(status);
+    return checkTimes.overlay(status);
   }
 
   return {
     submit,
     status: async (name) => {
       const status = await readStatus(deps.store, deps.clock, name);
-      return status && present(status);
+      return status && checkTimes.overlay(status);
     },
     nextPublish: (signal) => changes.next(signal),
     flush: () => checkTimes.flush(),

@@ -57,21 +57,3 @@ export function summary(err: unknown): string {
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
-
-/** The same client, showing each command it sends through it (lib-storage's) and the pending result to `observe`. */
-export function observeSends(
-  client: S3Client,
-  observe: (command: unknown, sending: Promise<unknown>) => void,
-): S3Client {
-  const send = client.send.bind(client) as (command: unknown, options?: unknown) => Promise<unknown>;
-  return new Proxy(client, {
-    get(target, property, receiver) {
-      if (property !== 'send') return Reflect.get(target, property, receiver) as unknown;
-      return (command: unknown, options?: unknown) => {
-        const sending = send(command, options);
-        observe(command, sending);
-        return sending;
-      };
-    },
-  });
-}
