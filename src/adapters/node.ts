@@ -29,6 +29,7 @@ export async function startNodeServer(config: ServeConfig, logger: Logger) {
     createOnly,
     httpEnabled: config.http,
     httpsEnabled: https !== null,
+    maintainCatalog: true,
   });
   const httpPort = config.http ? config.port : null;
   const listeners = await listen(createApp(deps).fetch, { host: config.host, httpPort, https, logger });

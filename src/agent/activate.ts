@@ -3,7 +3,7 @@
  * same directory, fsync'd, verified (size + sha256), then rename(2)'d into place, so a PXE client never sees a partial
  * file. The link swap lives in symlink-swap.ts and is re-exported here.
  */
-import { chmod, lstat, open, rename, unlink } from 'node:fs/promises';
+import { lstat, open, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IntegrityError, PxeError, describe } from '../core/errors.js';
@@ -13,7 +13,7 @@ import type { CatalogEntry } from '../core/records.js';
 import type { CatalogSource } from './source.js';
 import { entryPaths, tmpName } from './layout.js';
 import type { EntryPaths } from './layout.js';
-import { ensureDirs, fsyncDir, isNotFound } from './safe-dirs.js';
+import { ensureDirs, fsyncDir, isNotFound, type DirSyncs } from './safe-dirs.js';
 
 export { classifyLink, prepareLinkSwap, swapLink } from './symlink-swap.js';
 export type { LinkSwap, SwapOutcome } from './symlink-swap.js';
@@ -29,6 +29,11 @@ export interface EnsureVersionOptions {
   /** Pause before resume n is `resumeDelayMs * n`. Default 500. */
   readonly resumeDelayMs?: number;
   readonly signal?: AbortSignal;
+  /**
+   * Defer the directory fsyncs to the caller (one per directory for a whole pass); the file is then durable only
+   * after `syncs.flush()`, which must come before anything links to it. Default: fsync'd before returning.
+   */
+  readonly syncs?: DirSyncs;
 }
 
 export interface EnsureVersionResult {
@@ -66,8 +71,8 @@ export async function ensureVersionFile(opts: EnsureVersionOptions): Promise<Ens
   const { root, entry } = opts;
   const paths = pathsOf(root, entry);
   // Walk even when the file looks present: a planted symlink in the chain must not make a foreign file "ours".
-  await ensureDirs(root, paths.versionDirComponents);
-  if (await isPresent(paths.file, entry.size)) return { paths, downloaded: 0, reused: true };
+  const dir = await ensureDirs(root, paths.versionDirComponents, opts.syncs);
+  if (!dir.created && (await isPresent(paths.file, entry.size))) return { paths, downloaded: 0, reused: true };
 
   const tmp = join(paths.versionDir, tmpName());
   // 'wx' = O_CREAT|O_EXCL: never opens an existing file or follows a symlink planted at the temp name.
@@ -75,15 +80,16 @@ export async function ensureVersionFile(opts: EnsureVersionOptions): Promise<Ens
   let closed = false;
   try {
     const { count, sha256 } = await download(opts, fh);
+    if (count !== entry.size) throw new IntegrityError(`[agent] ${entry.name} size`, String(entry.size), String(count));
+    if (sha256 !== entry.sha256) throw new IntegrityError(`[agent] ${entry.name} sha256`, entry.sha256, sha256);
+    // World-readable once verified: tftpd-hpa typically runs as an unprivileged user.
+    await fh.chmod(0o644);
     await fh.sync();
     await fh.close();
     closed = true;
-    if (count !== entry.size) throw new IntegrityError(`[agent] ${entry.name} size`, String(entry.size), String(count));
-    if (sha256 !== entry.sha256) throw new IntegrityError(`[agent] ${entry.name} sha256`, entry.sha256, sha256);
-    // World-readable: tftpd-hpa typically runs as an unprivileged user.
-    await chmod(tmp, 0o644);
     await rename(tmp, paths.file);
-    await fsyncDir(paths.versionDir);
+    if (opts.syncs) opts.syncs.add(paths.versionDir);
+    else await fsyncDir(paths.versionDir);
     return { paths, downloaded: count, reused: false };
   } catch (err) {
     if (!closed) await fh.close().catch(() => undefined);
@@ -103,9 +109,11 @@ async function download(opts: EnsureVersionOptions, fh: FileHandle): Promise<{ c
   const maxResumes = opts.maxResumes ?? 3;
   const delay = opts.resumeDelayMs ?? 500;
   const hasher = opts.hasher();
+  const out = batchedWriter(fh);
   let count = 0;
   for (let attempt = 0; ; attempt++) {
     const failure = await readFrom(count);
+    await out.flush();
     if (failure === null) break;
     signal?.throwIfAborted();
     if (failure.cause instanceof IntegrityError) throw failure.cause;
@@ -162,13 +170,56 @@ async function download(opts: EnsureVersionOptions, fh: FileHandle): Promise<{ c
           );
         }
         hasher.update(chunk);
-        await writeAll(fh, chunk);
+        await out.add(chunk);
         count += chunk.byteLength;
       }
     } finally {
       if (!done) await it.return?.().catch(() => undefined);
     }
   }
+}
+
+/** Bytes gathered before one write: a socket delivers 16-64 KiB chunks, and each write is a thread-pool round trip. */
+const WRITE_BATCH = 1 << 20;
+
+/**
+ * Chunks written in batches of about WRITE_BATCH bytes with one writev(2) each. Holds on to the chunks until then,
+ * which is safe because every source hands out fresh buffers (sockets and file streams do; none reuses one).
+ */
+function batchedWriter(fh: FileHandle): { add(chunk: Uint8Array): Promise<void>; flush(): Promise<void> } {
+  let pending: Uint8Array[] = [];
+  let size = 0;
+  const flush = async () => {
+    if (pending.length === 0) return;
+    const chunks = pending;
+    const total = size;
+    pending = [];
+    size = 0;
+    const { bytesWritten } = await fh.writev(chunks);
+    // Short writes are rare on files (a full disk ends with an error): finish them chunk by chunk.
+    if (bytesWritten < total) await writeAll(fh, concatFrom(chunks, bytesWritten));
+  };
+  return {
+    async add(chunk) {
+      pending.push(chunk);
+      size += chunk.byteLength;
+      if (size >= WRITE_BATCH) await flush();
+    },
+    flush,
+  };
+}
+
+function concatFrom(chunks: readonly Uint8Array[], skip: number): Uint8Array {
+  const total = chunks.reduce((n, c) => n + c.byteLength, 0) - skip;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    const from = Math.min(c.byteLength, skip);
+    skip -= from;
+    out.set(c.subarray(from), at);
+    at += c.byteLength - from;
+  }
+  return out;
 }
 
 async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {

@@ -11,7 +11,7 @@ import { classifyLink, ensureVersionFile, pathsOf, prepareLinkSwap } from './act
 import type { LinkSwap } from './activate.js';
 import { gcName } from './gc.js';
 import type { EntryPaths } from './layout.js';
-import { fsyncDir } from './safe-dirs.js';
+import { DirSyncs, fsyncDir } from './safe-dirs.js';
 import type { CatalogSource } from './source.js';
 
 export interface BootFilesOptions {
@@ -19,7 +19,7 @@ export interface BootFilesOptions {
   readonly source: CatalogSource;
   readonly hasher: HasherFactory;
   readonly logger: Logger;
-  /** Parallel downloads. Default 4. */
+  /** Parallel downloads. Default 8. */
   readonly concurrency?: number;
   /** Resumes per blob after transient read errors. Default 3. */
   readonly maxResumes?: number;
@@ -42,7 +42,7 @@ export async function applyBootFiles(
   signal?: AbortSignal,
 ): Promise<BootFilesResult> {
   const { root, source, logger } = opts;
-  const concurrency = Math.max(1, opts.concurrency ?? 4);
+  const concurrency = Math.max(1, opts.concurrency ?? 8);
   const outcomes = new Map<string, NameOutcome>();
   const fail = (entry: CatalogEntry, err: unknown) => {
     const message = describe(err);
@@ -67,6 +67,8 @@ export async function applyBootFiles(
   // Phase 1: every version file present and verified. A failure leaves that name's link (and old version) as is.
   let bytesDownloaded = 0;
   const ready = new Set<CatalogEntry>();
+  const downloaded: CatalogEntry[] = [];
+  const syncs = new DirSyncs();
   await forEachLimit(planned, concurrency, async ({ entry }) => {
     try {
       const r = await ensureVersionFile({
@@ -75,11 +77,13 @@ export async function applyBootFiles(
         source,
         hasher: opts.hasher,
         logger,
+        syncs,
         ...resumeOpts(opts),
         ...sig(signal),
       });
       bytesDownloaded += r.downloaded;
       ready.add(entry);
+      if (!r.reused) downloaded.push(entry);
       if (!r.reused)
         logger.info('agent: version downloaded', { name: entry.name, version: entry.version, bytes: r.downloaded });
     } catch (err) {
@@ -87,6 +91,15 @@ export async function applyBootFiles(
     }
   });
   signal?.throwIfAborted();
+  // No link may point at a version before its file and directories are durable.
+  try {
+    await syncs.flush();
+  } catch (err) {
+    for (const entry of downloaded) {
+      ready.delete(entry);
+      fail(entry, err);
+    }
+  }
 
   // Phase 2: temporary links first, then the renames back to back, then one fsync per directory.
   const swaps: { entry: CatalogEntry; swap: LinkSwap }[] = [];

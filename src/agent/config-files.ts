@@ -115,7 +115,7 @@ export async function writeConfigFile(opts: {
   signal?: AbortSignal;
 }): Promise<void> {
   const { target, blob } = opts;
-  const dir = await ensureDirs(opts.root, target.dirComponents);
+  const { path: dir } = await ensureDirs(opts.root, target.dirComponents);
   const tmp = join(dir, tmpName());
   // 'wx' = O_CREAT|O_EXCL: never opens an existing file or follows a symlink planted at the temp name.
   const fh = await open(tmp, 'wx', 0o600);

@@ -39,32 +39,64 @@ export async function kindOf(path: string): Promise<'absent' | 'file' | 'dir' | 
 }
 
 /**
+ * Directories whose entries changed, fsync'd once each at `flush()` rather than once per change: a first sync of
+ * 1,000 names would otherwise fsync their shared parent 1,000 times. Whatever depends on those entries being durable
+ * (a link pointing into them) must wait for `flush()`.
+ */
+export class DirSyncs {
+  private readonly dirs = new Set<string>();
+  add(dir: string): void {
+    this.dirs.add(dir);
+  }
+  /** Every directory added since the last flush, fsync'd; throws the first failure after trying them all. */
+  async flush(): Promise<void> {
+    const dirs = [...this.dirs];
+    this.dirs.clear();
+    const results = await Promise.allSettled(dirs.map(fsyncDir));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+}
+
+/**
  * The root itself is trusted as configured (it may well be a symlink, e.g. /srv/tftp -> /var/lib/tftpboot); only what
  * lies below it is checked.
  *
  * Creates `root/c0/c1/...` as needed (mode 0755, so tftpd running as another user can traverse it), refusing any
- * existing component that is a symlink or not a directory. Returns the absolute path.
+ * existing component that is a symlink or not a directory. Returns the absolute path, and whether its last component
+ * was created now (then nothing is in it yet). A new entry is made durable by fsyncing its parent: at once, or
+ * through `syncs` when given.
  */
-export async function ensureDirs(root: string, components: readonly string[]): Promise<string> {
+export async function ensureDirs(
+  root: string,
+  components: readonly string[],
+  syncs?: DirSyncs,
+): Promise<{ path: string; created: boolean }> {
   let at = root;
+  // Below a directory created just now nothing exists yet: no lstat (and no ENOENT thrown) for each deeper component.
+  let creating = false;
   for (const c of components) {
     const parent = at;
     at = join(at, c);
-    let kind = await kindOf(at);
+    let kind = creating ? 'absent' : await kindOf(at);
     if (kind === 'absent') {
       try {
         await mkdir(at, { mode: 0o755 });
         // The new entry must survive a crash as much as the file we are about to put inside it.
-        await fsyncDir(parent);
+        if (syncs) syncs.add(parent);
+        else await fsyncDir(parent);
+        creating = true;
+        continue;
       } catch (err) {
         if (!isErrno(err, 'EEXIST')) throw err;
       }
+      creating = false;
       kind = await kindOf(at);
     }
     if (kind !== 'dir')
       throw new UnsafePathError(at, kind === 'symlink' ? 'is a symlink' : `is a ${kind}, not a directory`);
   }
-  return at;
+  return { path: at, created: creating };
 }
 
 /** Like ensureDirs without creating: the path, or null when a component is missing or unsafe. */

@@ -32,7 +32,7 @@ export interface AgentOptions {
   readonly hasher: HasherFactory;
   readonly logger: Logger;
   readonly clock?: Clock;
-  /** Parallel downloads. Default 4. */
+  /** Parallel downloads. Default 8. */
   readonly concurrency?: number;
   /** Resumes per blob after transient read errors. Default 3. */
   readonly maxResumes?: number;

@@ -1,7 +1,7 @@
 import { listConfigEntries, readConfigEntries } from './boot-configs.js';
 import { readCatalog, readEntries } from './catalog.js';
 import type { HeadWatch } from './changes.js';
-import { changesSince, currentCursor, formatCursor, parseCursor } from './events.js';
+import { collectChanges, currentCursor, formatCursor, parseCursor } from './events.js';
 import type { Clock } from './ports.js';
 import type { Changes } from './records.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -25,26 +25,19 @@ export async function readChanges(store: ObjectStore, query: ChangesQuery): Prom
   if (head === since) return 'unchanged';
   // Below the reader's cursor: that cursor is not in this log (compacted away, or from another store).
   if (head < since) return snapshot(store, query.site);
+  const delta = await collectChanges(store, since);
+  if (delta === null) return snapshot(store, query.site);
   const names = new Set<string>();
   const paths = new Set<string>();
-  let cursor = since;
-  for (;;) {
-    const page = await changesSince(store, cursor);
-    if (page.reset) return snapshot(store, query.site);
-    for (const event of page.events) {
-      for (const change of event.changes) {
-        if (change.kind === 'file') names.add(change.name);
-        else if (change.site === query.site) paths.add(change.path);
-      }
-    }
-    cursor = page.cursor;
-    if (!page.more) break;
+  for (const change of delta.changes) {
+    if (change.kind === 'file') names.add(change.name);
+    else if (change.site === query.site) paths.add(change.path);
   }
   const [files, configs] = await Promise.all([
     readEntries(store, [...names]),
     query.site === null ? [] : readConfigEntries(store, query.site, [...paths]),
   ]);
-  return { cursor: formatCursor(cursor), complete: false, site: query.site, files, configs };
+  return { cursor: formatCursor(delta.cursor), complete: false, site: query.site, files, configs };
 }
 
 async function snapshot(store: ObjectStore, site: string | null): Promise<Changes> {

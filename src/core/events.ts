@@ -215,6 +215,25 @@ export async function changesSince(store: ObjectStore, cursor: number, limit = L
 }
 
 /**
+ * Every change after `since`, page by page, and the seq of the last event read; null when the log no longer reaches
+ * back to `since` (the caller needs a full snapshot). Costs one LIST per 1000 events plus one GET per event.
+ */
+export async function collectChanges(
+  store: ObjectStore,
+  since: number,
+): Promise<{ readonly changes: readonly Change[]; readonly cursor: number } | null> {
+  const changes: Change[] = [];
+  let cursor = since;
+  for (;;) {
+    const page = await changesSince(store, cursor);
+    if (page.reset) return null;
+    for (const event of page.events) changes.push(...event.changes);
+    cursor = page.cursor;
+    if (!page.more) return { changes, cursor };
+  }
+}
+
+/**
  * Deletes every event but the newest `keep`, oldest first and one at a time: at every moment the log is still one
  * contiguous run, which is what lets readers detect that they fell behind and writers never reuse a deleted seq.
  * Safe to run from several processes at once (each deletes in ascending order). Returns the number deleted.

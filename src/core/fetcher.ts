@@ -17,6 +17,7 @@ import { assertStorable, bootFileName, parentNames, validateName } from './namin
 import type { Logger, UpstreamResponse } from './ports.js';
 import { sleep } from './ports.js';
 import type { ErrorInfo, FileStatus, PointerRecord, StatusRecord } from './records.js';
+import type { CatalogRefresher } from './catalog-refresher.js';
 import { redactUrl } from './redact.js';
 import { baseStatus, composeStatus, readStatus, unknownStatus } from './status.js';
 import { upstreamGet } from './upstream-get.js';
@@ -34,6 +35,8 @@ export interface FetcherDeps extends JobDeps {
   readonly changes?: ChangeSignal;
   /** How long the `checkedAt` of unchanged revalidations may wait to be written in one batch. Default 1000 ms. */
   readonly checkBatchMs?: number;
+  /** Told of every publication, so agents' first syncs read one snapshot (core/catalog-refresher.ts). */
+  readonly catalog?: CatalogRefresher;
 }
 
 export type FetchRequest =
@@ -52,7 +55,7 @@ export interface Fetcher {
   status(name: string): Promise<FileStatus | null>;
   /** Resolves when any job of this process publishes (catalog long-poll wake-up). */
   nextPublish(signal?: AbortSignal): Promise<void>;
-  /** Writes the revalidation times still pending (before shutdown). */
+  /** Writes the revalidation times still pending and the catalog snapshot (before shutdown). */
   flush(): Promise<void>;
 }
 
@@ -301,6 +304,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
         generation: outcome.result.record.generation,
       });
       changes.fire();
+      deps.catalog?.touch();
     }
     return mustStatus(job.name);
   }
@@ -381,7 +385,10 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
       return status && checkTimes.overlay(status);
     },
     nextPublish: (signal) => changes.next(signal),
-    flush: () => checkTimes.flush(),
+    flush: async () => {
+      await checkTimes.flush();
+      await deps.catalog?.flush();
+    },
   };
 }
 

@@ -11,6 +11,7 @@
  *   sites/<site>/cfg/<enc(path)>.json  boot-config record of one site (last writer wins; tombstone on delete)
  *   events/<seq>.json                  change log: what changed, create-only, seq zero-padded (see events.ts)
  *   events-head.json                   hint: the latest seq (readers and writers probe forward from it)
+ *   catalog.json                       hint: every name's pointer record as of one seq (readers apply the log after it)
  */
 
 export const enc = (name: string) => encodeURIComponent(name);
@@ -54,4 +55,5 @@ export const keys = {
   event: (seq: number) => `events/${String(seq).padStart(SEQ_WIDTH, '0')}.json`,
   seqFromEvent: (key: string) => Number(key.slice('events/'.length, -'.json'.length)),
   eventsHead: 'events-head.json',
+  catalogSnapshot: 'catalog.json',
 };

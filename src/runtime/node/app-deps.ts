@@ -26,9 +26,12 @@ export function createNodeAppDeps(opts: {
   /** Default: no tokens, smart-proxy routes loopback-only, no trusted client certificate. */
   auth?: AuthSettings;
   createOnly?: { readonly honoured: boolean; readonly detail: string } | null;
+  /** Keep the catalog snapshot fresh in the background (`serve`; route tests leave the store to themselves). */
+  maintainCatalog?: boolean;
 }): { deps: AppDeps; close(): Promise<void> } {
   const changes = createChangeSignal();
-  const { fetcher, close } = createNodeFetcher(opts.store, opts.settings, opts.logger, changes);
+  const { fetcher, close, maintainCatalog } = createNodeFetcher(opts.store, opts.settings, opts.logger, changes);
+  if (opts.maintainCatalog) maintainCatalog();
   const configs = createBootConfigs({
     store: opts.store,
     hasher: nodeSha256,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ChangeSignal } from '../../core/changes.js';
 import { describe } from '../../core/errors.js';
+import { createCatalogRefresher } from '../../core/catalog-refresher.js';
 import { compactEvents } from '../../core/events.js';
 import { createFetcher, type Fetcher } from '../../core/fetcher.js';
 import { withHostLists } from '../../core/host-rules.js';
@@ -40,6 +41,10 @@ export interface NodeFetcherEnvironment {
 
 /** How often a fetcher trims the change log (core/events.ts) to its newest events; cheap when there is nothing to do. */
 const COMPACT_EVERY_MS = 5 * 60_000;
+/** Publications within this long share one catalog snapshot refresh (core/catalog-refresher.ts). */
+const SNAPSHOT_DELAY_MS = 2_000;
+/** How often a serving fetcher reads every name into the snapshot (announcing publications whose event was lost). */
+const FULL_SNAPSHOT_EVERY_MS = 15 * 60_000;
 
 /** The core fetcher wired with Node capabilities (undici and basic-ftp for ftp://, node:crypto, the system clock). */
 export function createNodeFetcher(
@@ -48,7 +53,15 @@ export function createNodeFetcher(
   logger: Logger,
   changes?: ChangeSignal,
   environment: NodeFetcherEnvironment = {},
-): { fetcher: Fetcher; close(): Promise<void> } {
+): {
+  fetcher: Fetcher;
+  /**
+   * For a serving fetcher: the catalog snapshot refreshed now (read in full when there is none) and read in full
+   * every 15 minutes. A one-shot fetch only updates an existing snapshot at close.
+   */
+  maintainCatalog(): void;
+  close(): Promise<void>;
+} {
   const policy = withHostLists(nodeUrlPolicy, {
     allow: settings['upstream-allow'] ?? '',
     deny: settings['upstream-deny'] ?? '',
@@ -85,8 +98,10 @@ export function createNodeFetcher(
   const upstream: UpstreamClient = {
     request: async (req) => (req.url.protocol === 'ftp:' ? (await ftpClient()).request(req) : http.request(req)),
   };
+  const catalog = createCatalogRefresher({ store, clock: systemClock, logger, delayMs: SNAPSHOT_DELAY_MS });
   const fetcher = createFetcher({
     store,
+    catalog,
     upstream,
     hasher: nodeSha256,
     clock: systemClock,
@@ -113,10 +128,16 @@ export function createNodeFetcher(
       .finally(() => (compacting = null));
   }, COMPACT_EVERY_MS);
   compactor.unref();
+  let fullSnapshots: ReturnType<typeof setInterval> | undefined;
   return {
     fetcher,
+    maintainCatalog() {
+      void catalog.refresh();
+      fullSnapshots ??= setInterval(() => void catalog.full(), FULL_SNAPSHOT_EVERY_MS).unref();
+    },
     async close() {
       clearInterval(compactor);
+      clearInterval(fullSnapshots);
       await Promise.all([fetcher.flush(), http.close(), ftp?.then((c) => c.close()), compacting]);
     },
   };
