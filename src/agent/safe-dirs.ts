@@ -43,18 +43,30 @@ export async function kindOf(path: string): Promise<'absent' | 'file' | 'dir' | 
  * 1,000 names would otherwise fsync their shared parent 1,000 times. Whatever depends on those entries being durable
  * (a link pointing into them) must wait for `flush()`.
  */
+const DIR_SYNCS_AT_ONCE = 16;
+
 export class DirSyncs {
   private readonly dirs = new Set<string>();
   add(dir: string): void {
     this.dirs.add(dir);
   }
-  /** Every directory added since the last flush, fsync'd; throws the first failure after trying them all. */
+  /**
+   * Every directory added since the last flush, fsync'd, a few at a time (each holds a file descriptor while its
+   * fsync runs: 20,000 at once ran out of them); throws the first failure after trying them all.
+   */
   async flush(): Promise<void> {
     const dirs = [...this.dirs];
     this.dirs.clear();
-    const results = await Promise.allSettled(dirs.map(fsyncDir));
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    let next = 0;
+    let failure: { reason: unknown } | null = null;
+    const worker = async () => {
+      while (next < dirs.length) {
+        const dir = dirs[next++] as string;
+        await fsyncDir(dir).catch((reason: unknown) => void (failure ??= { reason }));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DIR_SYNCS_AT_ONCE, dirs.length) }, worker));
+    if (failure) throw (failure as { reason: unknown }).reason;
   }
 }
 
