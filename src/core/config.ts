@@ -36,6 +36,10 @@ const upstream = {
   'connect-timeout': seconds(10, 'upstream connect timeout, seconds'),
   'headers-timeout': seconds(30, 'upstream response headers timeout, seconds'),
   'idle-timeout': seconds(60, 'longest pause between two upstream body chunks, seconds'),
+  'fetch-timeout': seconds(
+    7200,
+    'longest one download may take, seconds (a trickle that never pauses long enough for --idle-timeout)',
+  ),
   'max-redirects': z.coerce.number().int().min(0).max(20).default(5).describe('redirects followed per fetch'),
   'upstream-allow': hostList(
     '--upstream-allow',

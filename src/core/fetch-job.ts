@@ -2,6 +2,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { indexBlob } from './blobs.js';
 import { redactUrl } from './redact.js';
 import { PxeError, UpstreamError, describe } from './errors.js';
+import type { Metrics } from './metrics.js';
 import { keys } from './object-keys.js';
 import type { Clock, HasherFactory, UpstreamClient, UpstreamResponse } from './ports.js';
 import { healedPointer, publish, type PublishResult } from './pointers.js';
@@ -19,6 +20,9 @@ export interface JobDeps {
   readonly maxRedirects: number;
   readonly keepVersions: number;
   readonly userAgent: string;
+  readonly metrics?: Metrics;
+  /** Longest one download may take (a trickle that never pauses long enough for the idle timeout). None: no limit. */
+  readonly fetchTimeoutMs?: number;
 }
 
 export interface JobInput {
@@ -34,11 +38,19 @@ export type JobOutcome =
   | { readonly kind: 'unchanged'; readonly current: PointerRecord; readonly conditional: Conditional }
   | { readonly kind: 'publish'; readonly result: PublishResult; readonly conditional: Conditional };
 
+/** Downloads per job: the first, and one more when upstream changed during it (a respin caught mid-download). */
+const MAX_DOWNLOADS = 2;
+
 /**
  * One revalidation of one name against upstream: conditional GET (validators only when the URL is the one the
  * published bytes came from), stream -> count -> sha256 -> store, verify, then publish with a create-only pointer
  * write. A failure throws and leaves the published pointer untouched; partial bytes are never published and never
  * resumed (a changed upstream always starts a fresh version).
+ *
+ * A mirror respun while the download ran can hand out a file that is neither the old nor the new one (a mirror sync
+ * replacing it mid-read): after the download, upstream is asked again with the download's own validators. A 304 (or
+ * the same validators) confirms the bytes; anything newer discards them and the new answer is downloaded instead,
+ * once: a second change fails the job (`upstream-changing`) and the previous version keeps serving.
  */
 export async function runFetchJob(
   deps: JobDeps,
@@ -49,54 +61,29 @@ export async function runFetchJob(
   const current = await healedPointer(deps.store, input.name, new Date(deps.clock.now()).toISOString());
   const conditional = validatorsFor(redactUrl(input.url), current, status);
   // `answered`: the caller's revalidation already has upstream's answer (a change): read it rather than ask again.
-  const response =
-    answered ??
-    (
-      await upstreamGet(deps.upstream, input.url, conditional, {
-        maxRedirects: deps.maxRedirects,
-        policy: deps.policy,
-        userAgent: deps.userAgent,
-        ...(input.signal ? { signal: input.signal } : {}),
-      })
-    ).response;
+  let response = answered ?? (await get(deps, input, conditional));
   if (response.status === 304 && conditional && current) {
     await response.discard();
     return { kind: 'not-modified', current };
   }
-  if (response.status !== 200) {
-    await response.discard();
-    throw new UpstreamError('upstream-status', input.url.href, `status ${response.status}`, {
-      status: response.status,
-    });
-  }
-  const validators: Conditional = {
-    etag: response.header('etag') ?? null,
-    lastModified: response.header('last-modified') ?? null,
-  };
-  const declared = parseContentLength(response.header('content-length'));
-  const dataKey = keys.data(deps.newId());
-  const hash = deps.hasher();
-  let size = 0;
-  async function* counted(): AsyncIterable<Uint8Array> {
-    for await (const chunk of response.body) {
-      size += chunk.byteLength;
-      if (declared !== null && size > declared)
-        throw new UpstreamError('truncated', input.url.href, `body longer than Content-Length ${declared}`);
-      hash.update(chunk);
-      yield chunk;
+  let got: Ingested;
+  for (let download = 1; ; download++) {
+    got = await ingest(deps, input, response);
+    const changed = await changedSince(deps, input, got.validators);
+    if (!changed) break;
+    await deps.store.delete(got.dataKey);
+    deps.metrics?.inc('pxecache_upstream_respins_total');
+    if (download >= MAX_DOWNLOADS) {
+      await changed.discard();
+      throw new UpstreamError(
+        'upstream-changing',
+        input.url.href,
+        `changed during each of ${download} downloads (a mirror being synced?); nothing published, retried at the next request`,
+      );
     }
-    if (declared !== null && size !== declared)
-      throw new UpstreamError('truncated', input.url.href, `body ended after ${size} of ${declared} bytes`);
+    response = changed;
   }
-  try {
-    await deps.store.put(dataKey, counted());
-  } catch (err) {
-    if (err instanceof PxeError) throw err;
-    throw new UpstreamError('reset', input.url.href, `body read failed after ${size} bytes: ${describe(err)}`, {
-      cause: err,
-    });
-  }
-  const sha256 = hash.digest();
+  const { dataKey, sha256, size, validators } = got;
   if (current && current.sha256 === sha256) {
     await deps.store.delete(dataKey);
     return { kind: 'unchanged', current, conditional: validators };
@@ -120,6 +107,104 @@ export async function runFetchJob(
     keep: deps.keepVersions,
   });
   return { kind: 'publish', result, conditional: validators };
+}
+
+function get(deps: JobDeps, input: JobInput, conditional: Conditional | null): Promise<UpstreamResponse> {
+  return upstreamGet(deps.upstream, input.url, conditional, {
+    maxRedirects: deps.maxRedirects,
+    policy: deps.policy,
+    userAgent: deps.userAgent,
+    ...(input.signal ? { signal: input.signal } : {}),
+  }).then((r) => r.response);
+}
+
+interface Ingested {
+  readonly dataKey: string;
+  readonly sha256: string;
+  readonly size: number;
+  readonly validators: Conditional;
+}
+
+/** A 200's body into a new data object, counted against Content-Length and hashed on the way. */
+async function ingest(deps: JobDeps, input: JobInput, response: UpstreamResponse): Promise<Ingested> {
+  if (response.status !== 200) {
+    await response.discard();
+    throw new UpstreamError('upstream-status', input.url.href, `status ${response.status}`, {
+      status: response.status,
+    });
+  }
+  const validators: Conditional = {
+    etag: response.header('etag') ?? null,
+    lastModified: response.header('last-modified') ?? null,
+  };
+  const declared = parseContentLength(response.header('content-length'));
+  const dataKey = keys.data(deps.newId());
+  const hash = deps.hasher();
+  const deadline = deps.fetchTimeoutMs === undefined ? Infinity : deps.clock.now() + deps.fetchTimeoutMs;
+  let size = 0;
+  async function* counted(): AsyncIterable<Uint8Array> {
+    for await (const chunk of response.body) {
+      // Checked per chunk: a body that stops altogether is the idle timeout's, one that trickles on is this one's.
+      if (deps.clock.now() > deadline) {
+        const limit = `${(deps.fetchTimeoutMs ?? 0) / 1000} s`;
+        throw new UpstreamError(
+          'timeout',
+          input.url.href,
+          `download still running after ${limit} (fetch timeout), ${size} bytes read`,
+        );
+      }
+      size += chunk.byteLength;
+      if (declared !== null && size > declared)
+        throw new UpstreamError('truncated', input.url.href, `body longer than Content-Length ${declared}`);
+      hash.update(chunk);
+      yield chunk;
+    }
+    if (declared !== null && size !== declared)
+      throw new UpstreamError('truncated', input.url.href, `body ended after ${size} of ${declared} bytes`);
+  }
+  try {
+    await deps.store.put(dataKey, counted());
+  } catch (err) {
+    // The connection lost (reset or closed) before the announced length: the file is truncated, whoever closed it.
+    const lost = err instanceof UpstreamError && err.code === 'reset';
+    if (lost && declared !== null && size < declared) {
+      const why = `connection lost after ${size} of ${declared} bytes: ${describe(err)}`;
+      throw new UpstreamError('truncated', input.url.href, why, { cause: err });
+    }
+    if (err instanceof PxeError) throw err;
+    throw new UpstreamError('reset', input.url.href, `body read failed after ${size} bytes: ${describe(err)}`, {
+      cause: err,
+    });
+  } finally {
+    deps.metrics?.inc('pxecache_upstream_bytes_total', {}, size);
+  }
+  return { dataKey, sha256: hash.digest(), size, validators };
+}
+
+/**
+ * Upstream's answer when it no longer matches `validators` (a 200 with others, whose body is the new file), or null
+ * when it still does. Without validators there is nothing to compare: the download stands, as it always did.
+ */
+async function changedSince(deps: JobDeps, input: JobInput, validators: Conditional): Promise<UpstreamResponse | null> {
+  if (!validators.etag && !validators.lastModified) return null;
+  const again = await get(deps, input, validators);
+  if (again.status === 304) {
+    await again.discard();
+    return null;
+  }
+  // A server that ignores conditional requests answers 200 again: the same validators mean the same file.
+  const same = validators.etag
+    ? again.header('etag') === validators.etag
+    : again.header('last-modified') === validators.lastModified;
+  if (again.status === 200 && !same) return again;
+  await again.discard();
+  if (again.status === 200) return null;
+  throw new UpstreamError(
+    'upstream-status',
+    input.url.href,
+    `status ${again.status} when checked again after the download; nothing published`,
+    { status: again.status },
+  );
 }
 
 /** The validators of what `url` last gave for the published bytes: null when there is nothing to revalidate against. */

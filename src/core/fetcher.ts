@@ -244,6 +244,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
       }).catch(() => null);
       if (answer?.response.status === 304) {
         await answer.response.discard();
+        deps.metrics?.inc('pxecache_fetches_total', { result: 'not_modified' });
         checkTimes.record(target.name, previous, new Date(deps.clock.now()).toISOString());
         unmark();
         return checkTimes.overlay(composeStatus(target.name, previous, current));
@@ -256,6 +257,18 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
       accepted: checkTimes.overlay(composeStatus(target.name, previous, current)),
       done: settled(target, check()),
     };
+  }
+
+  function countOutcome(outcome: JobOutcome | null, error: ErrorInfo | null): void {
+    const m = deps.metrics;
+    if (!m) return;
+    if (error) {
+      m.inc('pxecache_fetches_total', { result: 'failed' });
+      m.inc('pxecache_fetch_errors_total', { code: error.code });
+      return;
+    }
+    if (!outcome) return;
+    m.inc('pxecache_fetches_total', { result: resultLabel(outcome) });
   }
 
   async function lead(
@@ -284,6 +297,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     } finally {
       clearInterval(renew);
     }
+    countOutcome(outcome, error);
     // Upstream has answered: from now on a new caller must revalidate again rather than join this job, so the job
     // leaves the in-process table and its lease says "closing" (still live for status, no longer joinable).
     running.delete(job.jobKey);
@@ -396,4 +410,12 @@ function hashUrl(deps: FetcherDeps, url: string): string {
   const h = deps.hasher();
   h.update(new TextEncoder().encode(url));
   return h.digest().slice(0, 16);
+}
+
+/** The `result` label of pxecache_fetches_total for a job that ended without an error. */
+function resultLabel(outcome: JobOutcome): string {
+  if (outcome.kind === 'not-modified') return 'not_modified';
+  if (outcome.kind === 'unchanged') return 'unchanged';
+  if (outcome.result.kind === 'published') return 'published';
+  return outcome.result.kind === 'superseded' ? 'superseded' : 'unchanged';
 }

@@ -1,5 +1,6 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { createMetrics } from '../core/metrics.js';
 import { apiV1Routes } from './api-v1.js';
 import { installAuth } from './auth.js';
 import type { AppDeps } from './deps.js';
@@ -52,6 +53,11 @@ export function createApp(deps: AppDeps): Hono {
       ...(unsafe ? { warning: 'the store ignores create-only writes: run exactly one writer' } : {}),
     });
   });
+  // Open like /healthz (scrapers seldom carry tokens): labels hold outcomes and error codes, never names or URLs.
+  const metrics = deps.metrics ?? createMetrics();
+  app.get('/metrics', (c) =>
+    c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }),
+  );
   const [defaultSite] = deps.sites;
   if (defaultSite) app.route('/', smartProxyRoutes(deps, defaultSite));
   for (const site of deps.sites) app.route(`/sites/${site.name}`, smartProxyRoutes(deps, site));

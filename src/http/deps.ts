@@ -2,12 +2,15 @@ import type { Context } from 'hono';
 import type { AuthSettings } from '../core/auth.js';
 import type { BootConfigs } from '../core/boot-configs.js';
 import type { Fetcher } from '../core/fetcher.js';
+import type { Metrics } from '../core/metrics.js';
 import type { Clock, HasherFactory, Logger } from '../core/ports.js';
 import type { Site } from '../core/sites.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
 export interface AppDeps {
   readonly fetcher: Fetcher;
+  /** This process's counters, served at GET /metrics (an empty set when absent). */
+  readonly metrics?: Metrics;
   readonly store: ObjectStore;
   readonly hasher: HasherFactory;
   readonly clock: Clock;

@@ -19,8 +19,16 @@ export interface UpstreamFileOptions {
   readonly chunkSize?: number;
   /** Announce the full Content-Length, send only this many bytes, then destroy the socket. */
   readonly truncateAt?: number;
+  /** Announce the full Content-Length, send only this many bytes, then close the connection cleanly (FIN, not RST). */
+  readonly endAt?: number;
   /** Answer with this status (and a short text body) instead of the file; validators are ignored. */
   readonly status?: number;
+  /** With `status`: this body (an HTML error page, say) under `contentType` instead of the short text. */
+  readonly errorBody?: { readonly body: string; readonly contentType: string };
+  /** Answer 302 to this path (on this server) instead of the file: a loop when the paths lead back here. */
+  readonly redirectTo?: string;
+  /** Reset the connection as soon as the request arrives: no status line at all. */
+  readonly reset?: boolean;
   /** Headers are held until this settles (a deterministic `delayMs`). */
   readonly gate?: Promise<void>;
   /** The first chunk is sent, then the rest is held until this settles. */
@@ -43,6 +51,13 @@ export interface Upstream {
   set(path: string, bytes: Uint8Array | string, opts?: UpstreamFileOptions): void;
   readonly requests: UpstreamRequestRecord[];
   count(path: string): number;
+  /**
+   * Requests answered 200 with the file: downloads. Every download is followed by a conditional check of its
+   * validators (core/fetch-job.ts), so `count` is about twice this.
+   */
+  downloads(path: string): number;
+  /** Requests answered 304 Not Modified: revalidations, and the check after each download. */
+  notModified(path: string): number;
   bytesServed(path: string): number;
   close(): Promise<void>;
 }
@@ -99,6 +114,8 @@ export async function createUpstream(): Promise<Upstream> {
     },
     requests,
     count: (path) => requests.filter((r) => r.path === path).length,
+    downloads: (path) => requests.filter((r) => r.path === path && r.status === 200).length,
+    notModified: (path) => requests.filter((r) => r.path === path && r.status === 304).length,
     bytesServed: (path) => requests.filter((r) => r.path === path).reduce((n, r) => n + r.bodyBytes, 0),
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -120,11 +137,20 @@ async function respond(
   if (entry?.opts.delayMs) await pause(entry.opts.delayMs);
   if (entry?.opts.gate) await entry.opts.gate;
   if (gone) return;
+  if (entry?.opts.reset) return void res.socket?.resetAndDestroy();
+  if (entry?.opts.redirectTo !== undefined) {
+    record.status = 302;
+    return void res.writeHead(302, { location: entry.opts.redirectTo, 'content-length': 0 }).end();
+  }
   if (!entry || (entry.opts.status !== undefined && entry.opts.status !== 200)) {
     const status = entry?.opts.status ?? 404;
-    const body = Buffer.from(`upstream says ${status}\n`);
+    const page = entry?.opts.errorBody;
+    const body = Buffer.from(page ? page.body : `upstream says ${status}\n`);
     record.status = status;
-    res.writeHead(status, { 'content-type': 'text/plain', 'content-length': body.byteLength });
+    res.writeHead(status, {
+      'content-type': page ? page.contentType : 'text/plain',
+      'content-length': body.byteLength,
+    });
     if (method === 'HEAD') return void res.end();
     record.bodyBytes += body.byteLength;
     return void res.end(body);
@@ -145,7 +171,7 @@ async function respond(
     'content-length': bytes.byteLength,
   });
   if (method === 'HEAD') return void res.end();
-  const limit = opts.truncateAt ?? bytes.byteLength;
+  const limit = opts.truncateAt ?? opts.endAt ?? bytes.byteLength;
   const size = opts.chunkDelayMs || opts.bodyGate ? (opts.chunkSize ?? 1024) : limit;
   for (let at = 0; at < limit; at += size) {
     if (gone) return;
@@ -158,6 +184,11 @@ async function respond(
   if (opts.truncateAt !== undefined) {
     // Content-Length promised more: the client must see the connection die mid-body.
     res.socket?.destroy();
+    return;
+  }
+  if (opts.endAt !== undefined) {
+    // Content-Length promised more, and the server says it is done: an orderly close (FIN) short of it.
+    res.socket?.end();
     return;
   }
   res.end();

@@ -82,7 +82,7 @@ describe('two serve processes on one file store', () => {
       [one, two].map(({ req }) => waitForState(req, NAME, (s) => s.state === 'ready' && s.sha256 !== null)),
     );
     for (const status of seen) expect(status).toMatchObject({ sha256: sha256(bytes), generation: 1 });
-    expect(up.count(KERNEL)).toBe(1);
+    expect(up.downloads(KERNEL)).toBe(1);
   }, 30_000);
 
   it('a slow fetch of an older upstream state never replaces a newer publication', async () => {
@@ -168,7 +168,7 @@ describe('two serve processes on one file store', () => {
     const body = (await res.json()) as FileStatus;
     expect(res.status, `${JSON.stringify(body)}\n${two.p.output()}`).toBe(200);
     expect(body).toMatchObject({ state: 'ready', sha256: sha256(bytes), generation: 1 });
-    expect(up.count(KERNEL)).toBe(2);
+    expect(up.downloads(KERNEL)).toBe(2);
     // The caller followed the dead holder's lease and took it over (rather than arriving after it expired).
     expect(two.p.logs.some((l) => l.msg === 'lease holder stopped renewing; taking over')).toBe(true);
   }, 30_000);
@@ -216,6 +216,6 @@ describe.each(TRANSPORTS)('two instances on one file store, pinned interleavings
 
     expect(res.status, text).toBe(200);
     expect((await getStatus(second.request, NAME)).body).toMatchObject({ state: 'ready', sha256: sha256(bytes) });
-    expect(up.count(KERNEL)).toBe(1);
+    expect(up.downloads(KERNEL)).toBe(1);
   });
 });

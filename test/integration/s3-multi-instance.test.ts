@@ -81,7 +81,7 @@ describe('several fetchers on one S3 bucket', () => {
       expect(s.sha256).toBe(sha256(bytes));
       expect(s.generation).toBe(1);
     }
-    expect(up.count(KERNEL)).toBe(1);
+    expect(up.downloads(KERNEL)).toBe(1);
   });
 
   it('lets the other instance take over when the lease holder is killed mid-fetch', async () => {

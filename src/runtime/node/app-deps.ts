@@ -30,7 +30,12 @@ export function createNodeAppDeps(opts: {
   maintainCatalog?: boolean;
 }): { deps: AppDeps; close(): Promise<void> } {
   const changes = createChangeSignal();
-  const { fetcher, close, maintainCatalog } = createNodeFetcher(opts.store, opts.settings, opts.logger, changes);
+  const { fetcher, metrics, close, maintainCatalog } = createNodeFetcher(
+    opts.store,
+    opts.settings,
+    opts.logger,
+    changes,
+  );
   if (opts.maintainCatalog) maintainCatalog();
   const configs = createBootConfigs({
     store: opts.store,
@@ -41,6 +46,7 @@ export function createNodeAppDeps(opts: {
   });
   const deps: AppDeps = {
     fetcher,
+    metrics,
     configs,
     store: opts.store,
     hasher: nodeSha256,

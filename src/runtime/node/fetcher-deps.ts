@@ -4,6 +4,7 @@ import type { ChangeSignal } from '../../core/changes.js';
 import { describe } from '../../core/errors.js';
 import { createCatalogRefresher } from '../../core/catalog-refresher.js';
 import { compactEvents } from '../../core/events.js';
+import { createMetrics, type Metrics } from '../../core/metrics.js';
 import { createFetcher, type Fetcher } from '../../core/fetcher.js';
 import { withHostLists } from '../../core/host-rules.js';
 import type { Logger, UpstreamClient } from '../../core/ports.js';
@@ -22,6 +23,8 @@ export interface UpstreamSettings {
   readonly 'connect-timeout': number;
   readonly 'headers-timeout': number;
   readonly 'idle-timeout': number;
+  /** Optional for callers built before it existed (tests): default 7200 s, as the CLI's. */
+  readonly 'fetch-timeout'?: number;
   readonly 'max-redirects': number;
   readonly 'keep-versions': number;
   readonly 'lease-ttl': number;
@@ -55,6 +58,8 @@ export function createNodeFetcher(
   environment: NodeFetcherEnvironment = {},
 ): {
   fetcher: Fetcher;
+  /** Counters of this process's fetch jobs (GET /metrics). */
+  metrics: Metrics;
   /**
    * For a serving fetcher: the catalog snapshot refreshed now (read in full when there is none) and read in full
    * every 15 minutes. A one-shot fetch only updates an existing snapshot at close.
@@ -99,9 +104,11 @@ export function createNodeFetcher(
     request: async (req) => (req.url.protocol === 'ftp:' ? (await ftpClient()).request(req) : http.request(req)),
   };
   const catalog = createCatalogRefresher({ store, clock: systemClock, logger, delayMs: SNAPSHOT_DELAY_MS });
+  const metrics = createMetrics();
   const fetcher = createFetcher({
     store,
     catalog,
+    metrics,
     upstream,
     hasher: nodeSha256,
     clock: systemClock,
@@ -109,6 +116,7 @@ export function createNodeFetcher(
     newId: randomUUID,
     policy,
     maxRedirects: settings['max-redirects'],
+    fetchTimeoutMs: (settings['fetch-timeout'] ?? 7200) * 1000,
     keepVersions: settings['keep-versions'],
     userAgent: `pxecache/${VERSION}`,
     instanceId: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
@@ -131,6 +139,7 @@ export function createNodeFetcher(
   let fullSnapshots: ReturnType<typeof setInterval> | undefined;
   return {
     fetcher,
+    metrics,
     maintainCatalog() {
       void catalog.refresh();
       fullSnapshots ??= setInterval(() => void catalog.full(), FULL_SNAPSHOT_EVERY_MS).unref();
