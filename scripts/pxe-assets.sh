@@ -6,8 +6,10 @@
 # Writes <dir>/vmlinuz and <dir>/kernel-package. Idempotent and offline once cached: a cached kernel is kept, so every
 # later run boots the same bytes; delete the directory to take Debian's current one.
 set -euo pipefail
+# A directory given is taken relative to the caller's working directory; the default, to the repository.
+[ -z "${1:-}" ] || dir="$(realpath -m -- "$1")"
 cd "$(dirname "$0")/.."
-dir="${1:-.pxecache/pxe-assets}"
+dir="${dir:-.pxecache/pxe-assets}"
 
 if [ -s "$dir/vmlinuz" ] && [ -s "$dir/kernel-package" ]; then
   exit 0
