@@ -15,6 +15,15 @@ command -v radosgw >/dev/null 2>&1 || missing+=(radosgw)
 command -v ceph >/dev/null 2>&1 || missing+=(ceph-common)
 command -v curl >/dev/null 2>&1 || missing+=(curl) # scripts/ceph-rgw.sh warms RGW up with signed requests
 [ -x /usr/bin/aws ] || missing+=(awscli) # npm run bench: Debian's awscli is the S3 baseline client
+# test/e2e/pxe-boot.test.ts: a QEMU VM PXE-boots (SeaBIOS + the iPXE e1000 ROM) into PXELINUX and a busybox initramfs.
+command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
+[ -f /usr/lib/ipxe/qemu/efi-e1000.rom ] || missing+=(ipxe-qemu)
+[ -f /usr/lib/PXELINUX/pxelinux.0 ] || missing+=(pxelinux)
+[ -f /usr/lib/syslinux/modules/bios/ldlinux.c32 ] || missing+=(syslinux-common)
+# Static: the initramfs has no dynamic loader. (Debian's busybox-static and busybox replace each other.)
+if ! { [ -x /bin/busybox ] && dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'; }; then
+  missing+=(busybox-static)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: need Debian packages ${missing[*]}: run as root or: sudo apt-get install -y ${missing[*]}" >&2
@@ -44,6 +53,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
   fi
 fi
+
+# The kernel the PXE boot test boots (Debian's cloud kernel, unpacked into the gitignored .pxecache/pxe-assets/).
+bash scripts/pxe-assets.sh
 
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<18)) { console.error("setup: Node >= 20.18.1 needed, found "+process.versions.node); process.exit(1) }'
 npm ci --no-audit --no-fund
