@@ -52,6 +52,12 @@ export const uploadPart =
   (req: SeenRequest): boolean =>
     req.method === 'PUT' && req.query.get('partNumber') === String(n) && req.query.has('uploadId');
 
+/** AbortMultipartUpload (`DELETE ...?uploadId=...`). */
+export const abortUpload = (req: SeenRequest): boolean => req.method === 'DELETE' && req.query.has('uploadId');
+
+/** CompleteMultipartUpload (`POST ...?uploadId=...`). */
+export const completeUpload = (req: SeenRequest): boolean => req.method === 'POST' && req.query.has('uploadId');
+
 const SLOW_DOWN =
   '<?xml version="1.0" encoding="UTF-8"?>\n' +
   '<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';

@@ -6,7 +6,7 @@
  * the fetch with the `storage` code and keeps the previous version current. Never a published orphan.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../src/core/object-keys.js';
 import { latestPointer } from '../../src/core/pointers.js';
@@ -19,6 +19,8 @@ import { createS3Store } from '../../src/storage/s3-store.js';
 import { TEST_SETTINGS } from '../helpers/app-harness.js';
 import { createTestBucket, rgwClient, rgwEnv } from '../helpers/rgw.js';
 import {
+  abortUpload,
+  completeUpload,
   createS3FaultProxy,
   uploadPart,
   type Fault,
@@ -76,8 +78,8 @@ describe('S3 faults during a multipart ingest (Ceph RGW behind a fault proxy)', 
   });
 
   /** One fetch by the core fetcher; a fetch still running after FETCH_BOUND_MS fails the test instead of hanging. */
-  async function fetchOnce(prefix: string, path: string): Promise<FileStatus> {
-    const { fetcher, close } = createNodeFetcher(store, TEST_SETTINGS, silentLogger, undefined, { env: {} });
+  async function fetchOnce(prefix: string, path: string, into: ObjectStore = store): Promise<FileStatus> {
+    const { fetcher, close } = createNodeFetcher(into, TEST_SETTINGS, silentLogger, undefined, { env: {} });
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const { done } = await fetcher.submit({ prefix, path: upstream.url(path) });
@@ -181,11 +183,85 @@ describe('S3 faults during a multipart ingest (Ceph RGW behind a fault proxy)', 
       expect(seen.filter(uploadPart(2))).toHaveLength(DEFAULT_S3_MAX_ATTEMPTS);
       expect(seen.filter(uploadPart(2)).every((r) => r.fault === fault)).toBe(true);
       // The upload was aborted (RGW honours AbortMultipartUpload) and nothing of it is left.
-      expect(seen.filter((r) => r.method === 'DELETE' && r.query.has('uploadId')).length).toBeGreaterThan(0);
+      expect(seen.filter(abortUpload).length).toBeGreaterThan(0);
       expect(await pendingUploads()).toEqual([]);
       // Nothing was published: the previous version is still the current one, same generation.
       expect(await current(name)).toEqual(previous);
       expect(await expectNoOrphans()).toBeGreaterThan(0);
+    },
+    90_000,
+  );
+
+  it('a 503 on the abort itself is retried: the failed upload is still aborted', async () => {
+    const path = '/abort-503/vmlinuz';
+    upstream.set(path, randomBytes(SIZE));
+    const before = proxy.seen.length;
+    proxy.inject({ match: uploadPart(2), fault: '503' });
+    proxy.inject({ match: abortUpload, fault: '503', times: 1 });
+
+    const status = await fetchOnce('boot/abort-503', path);
+
+    expect(status.state).toBe('failed');
+    expect(status.error?.code).toBe('storage');
+    expect(status.version).toBeNull();
+    const aborts = proxy.seen.slice(before).filter(abortUpload);
+    expect(aborts.map((r) => r.fault ?? r.status)).toEqual(['503', 204]);
+    expect(await pendingUploads()).toEqual([]);
+    await expectNoOrphans();
+  }, 90_000);
+
+  it('an abort that is never answered gives up at its deadline: failed, named in the error, nothing published', async () => {
+    const name = 'boot/abort-stall-vmlinuz';
+    const path = '/abort-stall/vmlinuz';
+    upstream.set(path, randomBytes(SIZE));
+    expect((await fetchOnce('boot/abort-stall', path)).state).toBe('ready');
+    const previous = await current(name);
+    upstream.set(path, randomBytes(SIZE));
+    const hasty = createS3Store({ bucket, prefix: PREFIX, client: through, abortDeadlineMs: 3_000 });
+    const before = proxy.seen.length;
+    proxy.inject({ match: uploadPart(2), fault: '503' });
+    proxy.inject({ match: abortUpload, fault: 'stall' });
+
+    const status = await fetchOnce('boot/abort-stall', path, hasty);
+
+    expect(status.state).toBe('failed');
+    expect(status.error?.code).toBe('storage');
+    expect(status.error?.message).toMatch(/abort of upload \S+ failed: gave up after 3000 ms/);
+    // Without the deadline: 3 rounds of 3 tries of a 2 s idle timeout each, 9 aborts sent.
+    expect(proxy.seen.slice(before).filter(abortUpload).length).toBeLessThan(4);
+    expect(await current(name)).toEqual(previous);
+    // The one thing left behind is that upload (a lifecycle rule is the net for it); removed here for the next tests.
+    const left = await pendingUploads();
+    expect(left).toHaveLength(1);
+    const [key, uploadId] = (left[0] ?? '').split(' ');
+    await direct.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+    expect(await pendingUploads()).toEqual([]);
+    await expectNoOrphans();
+  }, 90_000);
+
+  it.each(['stall', 'reset-response'] as Fault[])(
+    'CompleteMultipartUpload %s once: retried, the exact bytes published, never an orphan',
+    async (fault) => {
+      const bytes = randomBytes(SIZE);
+      const path = `/complete-${fault}/vmlinuz`;
+      upstream.set(path, bytes);
+      const before = proxy.seen.length;
+      proxy.inject({ match: completeUpload, fault, times: 1 });
+
+      const status = await fetchOnce(`boot/complete-${fault}`, path);
+
+      // RGW answers a repeated Complete of an upload it completed (the answer was lost) with 200, as S3 does.
+      expect(
+        proxy.seen
+          .slice(before)
+          .filter(completeUpload)
+          .map((r) => r.fault ?? r.status),
+      ).toEqual([fault, 200]);
+      expect(status.state).toBe('ready');
+      expect(status.sha256).toBe(sha256(bytes));
+      expect((await current(`boot/complete-${fault}-vmlinuz`)).sha256).toBe(sha256(bytes));
+      expect(await pendingUploads()).toEqual([]);
+      await expectNoOrphans();
     },
     90_000,
   );
