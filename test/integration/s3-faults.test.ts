@@ -4,8 +4,11 @@
  * with one part answered 503 SlowDown, reset mid-body, reset mid-answer or never answered. A passing fault is retried
  * and the exact bytes are published; a persistent one aborts the upload (nothing left in ListMultipartUploads), fails
  * the fetch with the `storage` code and keeps the previous version current. Never a published orphan.
+ * The last test runs the built CLI (npm run build first).
  */
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../src/core/object-keys.js';
@@ -29,6 +32,7 @@ import {
 } from '../helpers/s3-fault-proxy.js';
 import { createUpstream, type Upstream } from '../helpers/upstream.js';
 
+const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
 const MiB = 1024 * 1024;
 const SIZE = 20 * MiB;
 const PREFIX = 'pxe/';
@@ -265,4 +269,32 @@ describe('S3 faults during a multipart ingest (Ceph RGW behind a fault proxy)', 
     },
     90_000,
   );
+
+  // Built dist/ (npm run build first): the flag must reach the S3 client of the CLI, not only the library default.
+  it('pxecache fetch with PXECACHE_S3_IDLE_TIMEOUT=1 against an S3 endpoint that never answers exits non-zero, naming the timeout', async () => {
+    proxy.inject({ match: () => true, fault: 'stall' });
+    const env = rgwEnv();
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [CLI, 'fetch', '--store', `s3://${bucket}/cli/`, '--prefix', 'boot/cli', '--url', upstream.url('/cli/x')],
+        {
+          env: {
+            PATH: process.env.PATH ?? '',
+            AWS_ENDPOINT_URL_S3: proxy.origin,
+            AWS_REGION: env.AWS_REGION,
+            AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID,
+            AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY,
+            AWS_MAX_ATTEMPTS: '1',
+            PXECACHE_S3_IDLE_TIMEOUT: '1',
+          },
+          timeout: 30_000,
+        },
+        (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number | null }).code ?? null) : 0, stderr }),
+      );
+    });
+    expect(result.stderr).toMatch(/timed out after 1000 ms/);
+    expect(result.code).not.toBe(0);
+    expect(result.code).not.toBeNull();
+  }, 60_000);
 });
