@@ -9,7 +9,7 @@ import { createAgent } from '../agent/sync.js';
 import { nodeSha256 } from '../runtime/node/hasher.js';
 import { createNodeFetcher } from '../runtime/node/fetcher-deps.js';
 import { openStore } from '../storage/store-url.js';
-import { openWriterStore } from '../runtime/node/writer-store.js';
+import { openWriterStore, s3TimeoutsOf } from '../runtime/node/writer-store.js';
 import { EXIT_FAILED, EXIT_OK } from './exit.js';
 
 type Out = (line: string) => void;
@@ -48,7 +48,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, out: Out): P
   const stateDir = resolve(config['state-dir'] ?? `${root}.state`);
   const source = /^https?:\/\//.test(config.source)
     ? createHttpSource({ baseUrl: config.source, ...(config.token ? { token: config.token } : {}) })
-    : await storeSource(config.source);
+    : await storeSource(config);
   const agent = createAgent({ source, root, stateDir, site: config.site, hasher: nodeSha256, logger });
   await agent.start();
   if (config.once) {
@@ -96,7 +96,10 @@ export function runToken(config: TokenConfig, out: Out): number {
   return EXIT_OK;
 }
 
-async function storeSource(url: string) {
-  const { store, description } = await openStore(url, 'source', { probe: false });
+async function storeSource(config: AgentConfig) {
+  const { store, description } = await openStore(config.source, 'source', {
+    probe: false,
+    s3Timeouts: s3TimeoutsOf(config),
+  });
   return createStoreSource({ store, description, pollMs: 500 });
 }

@@ -16,6 +16,15 @@ const bool = (def: boolean, what: string) =>
     .default(def)
     .describe(what);
 
+/** S3 network limits, for every command that may open an s3:// store (agents reading a bucket directly included). */
+const s3Timeouts = {
+  's3-connect-timeout': seconds(5, 's3:// stores: connect timeout, seconds'),
+  's3-idle-timeout': seconds(
+    60,
+    's3:// stores: longest silence on one S3 request (sending, awaiting or reading the answer), seconds; then retried',
+  ),
+};
+
 const storeUrl = z
   .string()
   .regex(/^(file:.+|memory:|s3:\/\/.+)$/, 'must be file:<path>, s3://<bucket>/<prefix> or memory:');
@@ -69,6 +78,7 @@ const upstream = {
     .max(64)
     .default(3)
     .describe('s3:// stores: parts uploaded in parallel'),
+  ...s3Timeouts,
   'accept-single-writer': bool(
     false,
     'run on a store that ignores create-only writes, promising this is its only writer',
@@ -155,6 +165,7 @@ export const agentSchema = z.object({
     .string()
     .optional()
     .describe('bearer token (scope read) for an http(s) source; prefer PXECACHE_TOKEN: command lines are visible'),
+  ...s3Timeouts,
   'log-level': upstream['log-level'],
 });
 

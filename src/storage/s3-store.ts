@@ -34,6 +34,7 @@ const MAX_KEYS = 1000;
 /** Attempts of a create-only PutObject that got 409 ConditionalRequestConflict or a 5xx (beyond the SDK's own). */
 const CONDITIONAL_ATTEMPTS = 4;
 const ABORT_ATTEMPTS = 3;
+const ABORT_DEADLINE_MS = 120_000;
 
 export interface S3StoreOptions {
   readonly bucket: string;
@@ -45,6 +46,11 @@ export interface S3StoreOptions {
   readonly partSizeBytes?: number;
   /** Parts in flight at once; a streamed put holds at most (queueSize + 1) part buffers. Default 3. */
   readonly queueSize?: number;
+  /**
+   * Longest time spent aborting a failed multipart upload, all attempts included (default 2 min). Each request is
+   * bounded by the client's timeouts already; this bounds retried aborts against a stalled endpoint as a whole.
+   */
+  readonly abortDeadlineMs?: number;
 }
 
 /**
@@ -59,10 +65,12 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
   const prefix = opts.prefix;
   const partSize = opts.partSizeBytes ?? 5 * MiB;
   const queueSize = opts.queueSize ?? 3;
+  const abortDeadlineMs = opts.abortDeadlineMs ?? ABORT_DEADLINE_MS;
   if (!Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE)
     throw new StorageError(DRIVER, 'OPEN', prefix, `partSizeBytes must be an integer >= ${MIN_PART_SIZE}`);
   if (!Number.isSafeInteger(queueSize) || queueSize < 1)
     throw new StorageError(DRIVER, 'OPEN', prefix, 'queueSize must be an integer >= 1');
+  if (!(abortDeadlineMs > 0)) throw new StorageError(DRIVER, 'OPEN', prefix, 'abortDeadlineMs must be > 0');
   if (prefix !== '' && (!prefix.endsWith('/') || keyProblem(prefix, 'prefix') !== null))
     throw new StorageError(DRIVER, 'OPEN', prefix, "prefix must be '' or a valid key path ending with '/'");
 
@@ -135,22 +143,25 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
 
   /** Aborts an upload until the server no longer knows it (S3 may keep parts that were in flight during an abort). */
   const abortUpload = async (Key: string, UploadId: string): Promise<unknown> => {
+    // The failure is reported only once this returns: without a deadline, rounds of retried requests against an
+    // endpoint that stopped answering would hold it for up to 2 x 3 x 3 idle timeouts.
+    const abortSignal = AbortSignal.timeout(abortDeadlineMs);
     let problem: unknown = 'still listed after the aborts';
-    for (let attempt = 1; attempt <= ABORT_ATTEMPTS; attempt++) {
+    for (let attempt = 1; attempt <= ABORT_ATTEMPTS && !abortSignal.aborted; attempt++) {
       try {
-        await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }));
+        await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }), { abortSignal });
       } catch (err) {
         if (nameOf(err) !== 'NoSuchUpload') problem = err;
       }
       try {
-        await client.send(new ListPartsCommand({ Bucket, Key, UploadId, MaxParts: 1 }));
+        await client.send(new ListPartsCommand({ Bucket, Key, UploadId, MaxParts: 1 }), { abortSignal });
       } catch (err) {
         if (nameOf(err) === 'NoSuchUpload' || statusOf(err) === 404) return null;
         problem = err;
       }
-      await sleep(100 * attempt);
+      if (attempt < ABORT_ATTEMPTS) await sleep(100 * attempt, undefined, { signal: abortSignal }).catch(() => {});
     }
-    return problem;
+    return abortSignal.aborted ? new Error(`gave up after ${abortDeadlineMs} ms: ${summary(problem)}`) : problem;
   };
 
   const putStream = async (

@@ -4,7 +4,7 @@ import { ConfigError } from '../core/errors.js';
 import { cleanStaleTemps, createFileStore } from './file-store.js';
 import { createMemoryStore } from './memory-store.js';
 import { keyProblem, type ObjectStore } from './object-store.js';
-import type { Env } from './s3-client.js';
+import type { Env, S3Timeouts } from './s3-client.js';
 
 export interface OpenedStore {
   readonly store: ObjectStore;
@@ -30,6 +30,8 @@ export interface OpenStoreOptions {
   /** Multipart upload part size and parts in flight for streamed s3:// puts (memory ~ (queue + 2) x part). */
   readonly s3PartSizeBytes?: number;
   readonly s3QueueSize?: number;
+  /** Connect and idle limits of every S3 request (defaults in s3-client.ts: 5 s and 60 s). */
+  readonly s3Timeouts?: S3Timeouts;
 }
 
 const STALE_TEMP_MS = 60 * 60 * 1000;
@@ -71,7 +73,7 @@ export async function openStore(url: string, option = 'store', opts: OpenStoreOp
       import('./s3-client.js'),
       import('./s3-store.js'),
     ]);
-    const client = opts.s3Client ?? createS3ClientFromEnv(opts.env ?? process.env);
+    const client = opts.s3Client ?? createS3ClientFromEnv(opts.env ?? process.env, opts.s3Timeouts);
     const store = createS3Store({
       bucket,
       prefix,

@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import {
   HeadObjectCommand,
+  ListBucketsCommand,
   ListMultipartUploadsCommand,
   paginateListObjectsV2,
   PutObjectCommand,
@@ -343,6 +346,47 @@ describe('createS3ClientFromEnv', () => {
     expect((await s3.config.endpoint?.())?.port).toBe(10);
     expect(await s3.config.region()).toBe('eu-west-3');
     expect(createS3ClientFromEnv({ AWS_REGION: 'eu-west-3' }).config.forcePathStyle).toBe(false);
+  });
+
+  // Regression: the SDK sets no timeout by default, and a full RGW memstore once made a fetch hang forever.
+  it('sets a connect and an idle timeout by default, and AWS_MAX_ATTEMPTS tries', async () => {
+    const c = createS3ClientFromEnv(rgwEnv());
+    await c.send(new ListBucketsCommand({}));
+    const handler = c.config.requestHandler as unknown as { httpHandlerConfigs(): Record<string, unknown> };
+    expect(handler.httpHandlerConfigs()).toMatchObject({ connectionTimeout: 5_000, socketTimeout: 60_000 });
+    expect(await c.config.maxAttempts()).toBe(3);
+    c.destroy();
+    expect(await createS3ClientFromEnv({ ...rgwEnv(), AWS_MAX_ATTEMPTS: '5' }).config.maxAttempts()).toBe(5);
+  });
+
+  it('gives up on a server that accepts requests and never answers: idle timeout, AWS_MAX_ATTEMPTS tries', async () => {
+    const held = new Set<Socket>();
+    let requests = 0;
+    const server = createServer((req) => {
+      requests += 1;
+      req.resume();
+    });
+    server.on('connection', (socket: Socket) => held.add(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const env = { ...rgwEnv(), AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+    try {
+      for (const [attempts, expected] of [
+        [undefined, 3],
+        ['1', 1],
+      ] as const) {
+        requests = 0;
+        const c = createS3ClientFromEnv(attempts === undefined ? env : { ...env, AWS_MAX_ATTEMPTS: attempts }, {
+          idleTimeoutMs: 300,
+        });
+        const err: unknown = await c.send(new HeadObjectCommand({ Bucket: 'b', Key: 'k' })).catch((e: unknown) => e);
+        expect((err as Error).name).toBe('TimeoutError');
+        expect(requests).toBe(expected);
+        c.destroy();
+      }
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
 

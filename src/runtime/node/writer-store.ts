@@ -1,5 +1,6 @@
 import { ConfigError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports.js';
+import type { S3Timeouts } from '../../storage/s3-client.js';
 import { openStore, type OpenedStore } from '../../storage/store-url.js';
 
 /**
@@ -13,12 +14,15 @@ export async function openWriterStore(
     readonly 'accept-single-writer': boolean;
     readonly 's3-part-size'?: number;
     readonly 's3-queue-size'?: number;
+    readonly 's3-connect-timeout'?: number;
+    readonly 's3-idle-timeout'?: number;
   },
   logger: Logger,
   open: (url: string) => Promise<OpenedStore> = (url) =>
     openStore(url, 'store', {
       ...(config['s3-part-size'] !== undefined ? { s3PartSizeBytes: config['s3-part-size'] * 1024 * 1024 } : {}),
       ...(config['s3-queue-size'] !== undefined ? { s3QueueSize: config['s3-queue-size'] } : {}),
+      s3Timeouts: s3TimeoutsOf(config),
     }),
 ): Promise<OpenedStore> {
   const opened = await open(config.store);
@@ -40,4 +44,15 @@ export async function openWriterStore(
       ]);
   }
   return opened;
+}
+
+/** `--s3-connect-timeout` and `--s3-idle-timeout` (seconds) as the S3 client takes them; absent ones keep its defaults. */
+export function s3TimeoutsOf(config: {
+  readonly 's3-connect-timeout'?: number;
+  readonly 's3-idle-timeout'?: number;
+}): S3Timeouts {
+  return {
+    ...(config['s3-connect-timeout'] !== undefined ? { connectTimeoutMs: config['s3-connect-timeout'] * 1000 } : {}),
+    ...(config['s3-idle-timeout'] !== undefined ? { idleTimeoutMs: config['s3-idle-timeout'] * 1000 } : {}),
+  };
 }
