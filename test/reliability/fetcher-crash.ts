@@ -29,9 +29,9 @@ export interface FetcherCrashOptions {
   readonly s3?: { readonly env: Readonly<Record<string, string>>; readonly bucket: string };
   /** Distinct names fetched in turn (default 3). */
   readonly names?: number;
-  /** Size of each upstream file (default 8 MiB: above the 5 MiB S3 part, so S3 fetches are multipart uploads). */
+  /** Size of each upstream file (default 6 MiB: above the 5 MiB S3 part, so S3 fetches are multipart uploads). */
   readonly fileBytes?: number;
-  /** How long upstream takes to send one file (default 1000 ms): kill points spread over it. */
+  /** How long upstream should take to send one file (default 600 ms; timers make it longer): kills spread over it. */
   readonly transferMs?: number;
   /** Seed of the kill points and upstream changes; printed in the summary, so a failing run can be replayed. */
   readonly seed?: number;
@@ -50,7 +50,11 @@ export interface Summary {
   readonly fetchesCompleted: number;
   /** After the kill the name was reported `failed` (code `interrupted`). */
   readonly fetchesFailed: number;
-  /** The process died before it recorded the fetch: the previous state (or nothing) is shown, as if never asked. */
+  /**
+   * The process died before it recorded the fetch: the previous state (or nothing) is shown, as if never asked. Common:
+   * a ready name is revalidated without a lease or status write until upstream answers, and a freshly started
+   * process's first upstream request takes a few hundred ms; a one-shot also spends most of its time starting.
+   */
   readonly fetchesNotRecorded: number;
   /** Names fetched again after the last kill: each must end ready on upstream's current bytes. */
   readonly recoveryFetches: number;
@@ -78,8 +82,8 @@ export async function runFetcherCrash(opts: FetcherCrashOptions): Promise<Summar
   const seed = opts.seed ?? randomBytes(4).readUInt32LE(0);
   const random = mulberry32(seed);
   const nameCount = opts.names ?? 3;
-  const fileBytes = opts.fileBytes ?? 8 * 1024 * 1024;
-  const transferMs = opts.transferMs ?? 1000;
+  const fileBytes = opts.fileBytes ?? 6 * 1024 * 1024;
+  const transferMs = opts.transferMs ?? 600;
   const log = opts.log ?? (() => undefined);
   const problems: string[] = [];
   const counts = { serve: 0, oneShot: 0, completed: 0, failed: 0, notRecorded: 0, pointerChecks: 0, removed: 0 };
