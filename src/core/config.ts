@@ -64,6 +64,10 @@ const upstream = {
     .optional()
     .describe('PEM file of a CA trusted for upstream TLS, besides the default ones (verification stays on)'),
   'lease-ttl': seconds(30, 'fetch lease lifetime: another instance takes over a fetch whose holder stopped renewing'),
+  'stale-write-age': seconds(
+    3600,
+    "in-flight writes idle this long (file store .tmp-*, S3 multipart uploads) are a dead writer's: removed at start",
+  ),
   's3-part-size': z.coerce
     .number()
     .int()

@@ -99,3 +99,19 @@ export async function leaseEnded(store: ObjectStore, clock: Clock, lease: Lease)
   const record = await getJson<LeaseRecord>(store, lease.key);
   return !record || record.jobId !== lease.record.jobId || record.expiresAt <= clock.now();
 }
+
+/**
+ * Deletes leases that expired more than `graceMs` ago: a holder killed mid-job never releases its lease, and only a
+ * later fetch of the same name and URL would replace it. Such a lease already counts as ended everywhere (status,
+ * followers, takers); deleting it is what a taker does too, so a sweep racing a taker is harmless. Returns the count.
+ */
+export async function sweepExpiredLeases(store: ObjectStore, clock: Clock, graceMs: number): Promise<number> {
+  let removed = 0;
+  for await (const key of listAll(store, keys.leasesPrefix)) {
+    const record = await getJson<LeaseRecord>(store, key);
+    if (!record || record.expiresAt + graceMs > clock.now()) continue;
+    await store.delete(key);
+    removed++;
+  }
+  return removed;
+}

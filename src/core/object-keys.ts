@@ -43,6 +43,7 @@ export const keys = {
     `names/${nk(name)}/ptr/${String(generation).padStart(GEN_WIDTH, '0')}.json`,
   generationFromPointer: (key: string) => Number(key.slice(key.lastIndexOf('/') + 1, -'.json'.length)),
   status: (name: string) => `names/${nk(name)}/status.json`,
+  leasesPrefix: 'leases/',
   leasesOfName: (name: string) => `leases/${nk(name)}/`,
   leasePrefix: (name: string, urlHash: string) => `leases/${nk(name)}/${urlHash}/`,
   lease: (name: string, urlHash: string, epoch: number) =>

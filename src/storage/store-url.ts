@@ -18,6 +18,11 @@ export interface OpenedStore {
    * caller's decision.
    */
   readonly createOnly: { readonly honoured: boolean; readonly detail: string; readonly failed?: true } | null;
+  /**
+   * Writes a dead writer left behind, removed at open: `.tmp-*` files of a file store, or (with `abortStaleUploads`)
+   * incomplete multipart uploads under an s3:// store's prefix; `error` when the sweep failed (the store still opens).
+   */
+  readonly staleWrites: { readonly removed: number; readonly error?: string } | null;
 }
 
 export interface OpenStoreOptions {
@@ -32,6 +37,10 @@ export interface OpenStoreOptions {
   readonly s3QueueSize?: number;
   /** Connect and idle limits of every S3 request (defaults in s3-client.ts: 5 s and 60 s). */
   readonly s3Timeouts?: S3Timeouts;
+  /** In-flight writes idle this long belong to a writer that died (kill -9, power loss); default one hour. */
+  readonly staleWriteMs?: number;
+  /** s3://: abort stale multipart uploads under the prefix at open (writers; readers may lack the permission). */
+  readonly abortStaleUploads?: boolean;
 }
 
 const STALE_TEMP_MS = 60 * 60 * 1000;
@@ -41,19 +50,21 @@ const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 /** Store URLs (DESIGN.md "CLI contract"): `file:<path>`, `memory:` (unit tests only), `s3://<bucket>/<prefix>`. */
 export async function openStore(url: string, option = 'store', opts: OpenStoreOptions = {}): Promise<OpenedStore> {
   if (url === 'memory:')
-    return { store: createMemoryStore(), description: 'memory:', directory: null, createOnly: null };
+    return { store: createMemoryStore(), description: 'memory:', directory: null, createOnly: null, staleWrites: null };
   if (url.startsWith('file:')) {
     let path = url.slice('file:'.length);
     if (path.startsWith('//')) path = decodeURIComponent(new URL(url).pathname);
     if (path === '') throw new ConfigError([`--${option}: "file:" needs a directory, e.g. file:/var/lib/pxecache`]);
     const directory = resolve(path);
-    // Temps older than an hour belong to a writer that died (kill -9, power loss); younger ones may be live.
-    await cleanStaleTemps(directory, STALE_TEMP_MS).catch(() => 0);
+    // Temps idle that long belong to a writer that died (kill -9, power loss); younger ones may be live (a put keeps
+    // touching its temp's mtime).
+    const staleWrites = await sweep(() => cleanStaleTemps(directory, opts.staleWriteMs ?? STALE_TEMP_MS));
     return {
       store: createFileStore({ root: directory }),
       description: `file:${directory}`,
       directory,
       createOnly: null,
+      staleWrites,
     };
   }
   if (url.startsWith('s3://')) {
@@ -69,9 +80,10 @@ export async function openStore(url: string, option = 'store', opts: OpenStoreOp
     const problem = prefix === '' ? null : keyProblem(prefix, 'prefix');
     if (problem !== null) throw new ConfigError([`--${option}: "${url}" has an invalid prefix: ${problem}`]);
     // The AWS SDK is loaded only for s3:// stores: it is tens of MiB of resident memory a file-store site never needs.
-    const [{ createS3ClientFromEnv }, { createS3Store, probeCreateOnly }] = await Promise.all([
+    const [{ createS3ClientFromEnv }, { createS3Store, probeCreateOnly }, { abortStaleUploads }] = await Promise.all([
       import('./s3-client.js'),
       import('./s3-store.js'),
+      import('./s3-stale-uploads.js'),
     ]);
     const client = opts.s3Client ?? createS3ClientFromEnv(opts.env ?? process.env, opts.s3Timeouts);
     const store = createS3Store({
@@ -82,7 +94,19 @@ export async function openStore(url: string, option = 'store', opts: OpenStoreOp
       ...(opts.s3QueueSize !== undefined ? { queueSize: opts.s3QueueSize } : {}),
     });
     const createOnly = opts.probe === false ? null : await probeCreateOnly(store);
-    return { store, description: `s3://${bucket}/${prefix}`, directory: null, createOnly };
+    const staleWrites = opts.abortStaleUploads
+      ? await sweep(() => abortStaleUploads(client, bucket, prefix, opts.staleWriteMs ?? STALE_TEMP_MS))
+      : null;
+    return { store, description: `s3://${bucket}/${prefix}`, directory: null, createOnly, staleWrites };
   }
   throw new ConfigError([`--${option}: "${url}" is not a store URL (file:<dir>, s3://<bucket>/<prefix>)`]);
+}
+
+/** A failed sweep is reported, not thrown: leftovers cost space, while refusing to start would cost the service. */
+async function sweep(run: () => Promise<number>): Promise<{ removed: number; error?: string }> {
+  try {
+    return { removed: await run() };
+  } catch (err) {
+    return { removed: 0, error: err instanceof Error ? err.message : String(err) };
+  }
 }

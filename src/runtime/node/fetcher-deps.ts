@@ -6,6 +6,7 @@ import { createCatalogRefresher } from '../../core/catalog-refresher.js';
 import { compactEvents } from '../../core/events.js';
 import { createMetrics, type Metrics } from '../../core/metrics.js';
 import { createFetcher, type Fetcher } from '../../core/fetcher.js';
+import { sweepExpiredLeases } from '../../core/leases.js';
 import { withHostLists } from '../../core/host-rules.js';
 import type { Logger, UpstreamClient } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
@@ -124,6 +125,13 @@ export function createNodeFetcher(
     followPollMs: 100,
     ...(changes ? { changes } : {}),
   });
+  // Leases of holders that died (kill -9) mid-job, expired for a whole TTL more: nobody else removes them unless the
+  // same name and URL is fetched again. In the background: they are already ignored, only their space matters.
+  const sweeping = sweepExpiredLeases(store, systemClock, settings['lease-ttl'] * 1000).then(
+    (removed) => (removed > 0 ? logger.info('expired leases removed', { removed }) : undefined),
+    (err: unknown) =>
+      logger.warn('removing expired leases failed; retried at the next start', { error: describe(err) }),
+  );
   // Off the publish path on purpose: deleting thousands of events on S3 takes a while, and no publication (or
   // Foreman's config write) should wait for it. Several fetchers compacting at once is safe.
   let compacting: Promise<void> | null = null;
@@ -147,7 +155,7 @@ export function createNodeFetcher(
     async close() {
       clearInterval(compactor);
       clearInterval(fullSnapshots);
-      await Promise.all([fetcher.flush(), http.close(), ftp?.then((c) => c.close()), compacting]);
+      await Promise.all([fetcher.flush(), http.close(), ftp?.then((c) => c.close()), compacting, sweeping]);
     },
   };
 }

@@ -16,6 +16,7 @@ export async function openWriterStore(
     readonly 's3-queue-size'?: number;
     readonly 's3-connect-timeout'?: number;
     readonly 's3-idle-timeout'?: number;
+    readonly 'stale-write-age'?: number;
   },
   logger: Logger,
   open: (url: string) => Promise<OpenedStore> = (url) =>
@@ -23,9 +24,20 @@ export async function openWriterStore(
       ...(config['s3-part-size'] !== undefined ? { s3PartSizeBytes: config['s3-part-size'] * 1024 * 1024 } : {}),
       ...(config['s3-queue-size'] !== undefined ? { s3QueueSize: config['s3-queue-size'] } : {}),
       s3Timeouts: s3TimeoutsOf(config),
+      ...(config['stale-write-age'] !== undefined ? { staleWriteMs: config['stale-write-age'] * 1000 } : {}),
+      abortStaleUploads: true,
     }),
 ): Promise<OpenedStore> {
   const opened = await open(config.store);
+  // What a writer killed mid-put left (README "Crash safety"): said once, so an operator sees crashes happened.
+  const stale = opened.staleWrites;
+  if (stale?.error !== undefined)
+    logger.warn('cleaning abandoned writes failed; retried at the next start', {
+      store: opened.description,
+      error: stale.error,
+    });
+  else if (stale && stale.removed > 0)
+    logger.info('abandoned writes removed', { store: opened.description, removed: stale.removed });
   if (opened.createOnly?.failed)
     throw new ConfigError([
       `--store: cannot write to ${opened.description}: ${opened.createOnly.detail} (check the endpoint, region and ` +

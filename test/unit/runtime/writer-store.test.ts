@@ -13,6 +13,7 @@ const opened = (honoured: boolean): OpenedStore => ({
   description: 's3://b/p/',
   directory: null,
   createOnly: { honoured, detail: honoured ? 'second create refused with 412' : 'second create succeeded' },
+  staleWrites: null,
 });
 
 function logger() {
