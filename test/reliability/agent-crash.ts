@@ -1,20 +1,21 @@
 /**
  * Agent crash safety with live readers (issue 7): over many cycles, upstream respins, a `pxecache serve` child
  * publishes the new versions, and a `pxecache agent` child is started and SIGKILLed at a random point of its sync
- * (sometimes after it completed), while real tftp-hpa clients loop reads through a real tftpd-hpa. The claims under
+ * (sometimes after it completed; a proxy between them times kills inside blob downloads), while real tftp-hpa clients loop reads through a real tftpd-hpa. The claims under
  * test (README "How it stays correct"): a read is always a complete published version, a link never dangles, and the
  * temporaries a killed agent leaves are gone once the next one has started.
  *
  * `runAgentCrash` is free of vitest imports: the CI test runs a bounded number of cycles, `npm run soak` many more.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
 import { startTftpd, type Tftpd } from '../helpers/tftp.js';
 import { createUpstream, type Upstream } from '../helpers/upstream.js';
 import { runAgentOnce, startAgentProcess, type AgentLine, type AgentProcess } from './agent-process.js';
+import { startBlobTap, type BlobTap } from './blob-tap.js';
 import { inspectLinks, sha256, tempsUnder } from './edge-check.js';
 import { startNameReaders, type NameReaders } from './name-readers.js';
 
@@ -31,7 +32,9 @@ export interface AgentCrashOptions {
   readonly log?: (line: string) => void;
 }
 
-export type KillPoint = 'startup' | 'mid-sync' | 'event' | 'completed';
+export type KillPoint = 'startup' | 'mid-sync' | 'mid-blob' | 'event' | 'completed';
+/** What the root held after a kill, for the respun names: how far the killed sync had got. */
+export type KillState = 'nothing-new' | 'mid-download' | 'downloaded-not-linked' | 'partly-linked' | 'all-linked';
 
 export interface AgentCrashSummary {
   readonly seed: number;
@@ -40,6 +43,8 @@ export interface AgentCrashSummary {
   readonly killsByPoint: Record<KillPoint, number>;
   /** Kills after which every link already served the newest version (the sync had completed). */
   readonly syncsCompletedBeforeKill: number;
+  /** Where in the sync the kills landed, as seen on disk afterwards (see `landing`). */
+  readonly killsByState: Record<KillState, number>;
   readonly versionsPublished: number;
   readonly readsChecked: number;
   readonly frozenReadsChecked: number;
@@ -77,7 +82,14 @@ export async function runAgentCrash(opts: AgentCrashOptions): Promise<AgentCrash
   const history = new Map<string, Buffer[]>(NAMES.map((n) => [n, []]));
   const latest = new Map<string, string>();
   const problems: string[] = [];
-  const killsByPoint: Record<KillPoint, number> = { startup: 0, 'mid-sync': 0, event: 0, completed: 0 };
+  const killsByPoint: Record<KillPoint, number> = { startup: 0, 'mid-sync': 0, 'mid-blob': 0, event: 0, completed: 0 };
+  const killsByState: Record<KillState, number> = {
+    'nothing-new': 0,
+    'mid-download': 0,
+    'downloaded-not-linked': 0,
+    'partly-linked': 0,
+    'all-linked': 0,
+  };
   const counts = { kills: 0, completed: 0, versions: 0, dangling: 0, tempsAfterKills: 0, tempsLeft: 0 };
 
   const base = await mkdtemp(join(tmpdir(), 'pxecache-agent-crash-'));
@@ -88,11 +100,15 @@ export async function runAgentCrash(opts: AgentCrashOptions): Promise<AgentCrash
   let tftpd: Tftpd | undefined;
   let readers: NameReaders | undefined;
   let agent: AgentProcess | undefined;
+  let tap: BlobTap | undefined;
   try {
     upstream = await createUpstream();
     serve = await startServeProcess(join(base, 'store'), ['--host', '127.0.0.1']);
-    const agentArgs = ['--source', serve.url, '--tftp-root', root, '--state-dir', stateDir];
+    tap = await startBlobTap(serve.url);
+    const agentArgs = ['--source', tap.url, '--tftp-root', root, '--state-dir', stateDir];
 
+    /** Blob bytes the agent has to download this cycle: a 'mid-blob' kill lands somewhere inside them. */
+    let respunBytes = 0;
     /** Upstream respins `files`; serve fetches them (together, as Foreman asks for kernel and initrd). */
     const respin = async (files: readonly (typeof FILES)[number][]) => {
       await Promise.all(
@@ -110,6 +126,7 @@ export async function runAgentCrash(opts: AgentCrashOptions): Promise<AgentCrash
           const status = await fetchNow(serve as ServeProcess, f.prefix, upstream?.url(f.urlPath) ?? '');
           if (status.sha256 !== sha) throw new Error(`${name}: serve published ${status.sha256}, upstream has ${sha}`);
           latest.set(name, sha);
+          respunBytes += bytes.byteLength;
           counts.versions++;
         }),
       );
@@ -124,12 +141,14 @@ export async function runAgentCrash(opts: AgentCrashOptions): Promise<AgentCrash
 
     /** Temporaries a killed agent left: each must be gone once the next agent logged "agent: started". */
     let stale: string[] = [];
-    /** Measured durations: spawn -> started, started -> sync done. Kill points are drawn within them. */
+    /** Measured (moving averages): spawn -> "agent: started", then -> its first "agent: sync done". Kill points are drawn within them. */
     const timing = { startupMs: 400, syncMs: 150 };
 
     for (let cycle = 1; cycle <= opts.cycles; cycle++) {
-      const subset = FILES.filter(() => random() < 0.6);
-      await respin(subset.length ? subset : [FILES[cycle % FILES.length] as (typeof FILES)[number]]);
+      respunBytes = 0;
+      const picked = FILES.filter(() => random() < 0.6);
+      const subset = picked.length ? picked : [FILES[cycle % FILES.length] as (typeof FILES)[number]];
+      await respin(subset);
 
       readers.thaw();
       const spawnedAt = Date.now();
@@ -137,8 +156,13 @@ export async function runAgentCrash(opts: AgentCrashOptions): Promise<AgentCrash
       agent = current;
       const pendingStale = stale;
       let startedAt: number | null = null;
+      let synced = false;
       let staleChecked: Promise<void> = Promise.resolve();
       current.onLine((line) => {
+        if (line.msg === 'agent: sync done' && startedAt !== null && !synced) {
+          synced = true;
+          timing.syncMs = (timing.syncMs * 3 + (Date.now() - startedAt)) / 4;
+        }
         if (line.msg !== 'agent: started' || startedAt !== null) return;
         startedAt = Date.now();
         timing.startupMs = (timing.startupMs * 3 + (startedAt - spawnedAt)) / 4;
@@ -149,7 +173,12 @@ export async function runAgentCrash(opts: AgentCrashOptions): Promise<AgentCrash
       });
       const point = pick(random);
       killsByPoint[point]++;
-      await killAt(point, current, random, timing, () => linksCurrent(root, latest));
+      const blobAt = Math.floor(random() * respunBytes);
+      await killAt(point, current, random, timing, {
+        inSync: () => linksCurrent(root, latest),
+        midBlob: () => (tap as BlobTap).after(blobAt),
+      });
+      tap.disarm();
       await staleChecked;
       if (startedAt !== null) stale = [];
       counts.kills++;
@@ -169,10 +198,12 @@ export async function runAgentCrash(opts: AgentCrashOptions): Promise<AgentCrash
       stale = [...new Set([...stale, ...temps])];
       const completed = NAMES.every((n) => report.serving.get(n) === latest.get(n));
       if (completed) counts.completed++;
+      const state = await landing(root, subset, latest, report.serving, temps);
+      killsByState[state]++;
       readers.freeze(report.serving);
       await readers.fresh();
       log(
-        `cycle ${cycle}/${opts.cycles}: killed at ${point}${completed ? ' (sync had completed)' : ''}, ` +
+        `cycle ${cycle}/${opts.cycles}: killed at ${point} (${state}), ` +
           `${temps.length} temps, ${readers.checked()} reads checked, ${problems.length} problems`,
       );
     }
@@ -198,6 +229,7 @@ export async function runAgentCrash(opts: AgentCrashOptions): Promise<AgentCrash
     await readers?.stop();
     await tftpd?.stop();
     await serve?.stop();
+    await tap?.close();
     await upstream?.close();
     await rm(base, { recursive: true, force: true });
   }
@@ -208,6 +240,7 @@ export async function runAgentCrash(opts: AgentCrashOptions): Promise<AgentCrash
     kills: counts.kills,
     killsByPoint,
     syncsCompletedBeforeKill: counts.completed,
+    killsByState,
     versionsPublished: counts.versions,
     readsChecked: readers?.checked() ?? 0,
     frozenReadsChecked: readers?.frozenChecked() ?? 0,
@@ -223,12 +256,14 @@ export async function runAgentCrash(opts: AgentCrashOptions): Promise<AgentCrash
 
 /** Printable summary, for `npm run soak` and for the CI test's failure message. */
 export function formatSummary(s: AgentCrashSummary): string {
-  const points = Object.entries(s.killsByPoint)
-    .map(([k, v]) => `${k} ${v}`)
-    .join(', ');
+  const list = (r: Record<string, number>) =>
+    Object.entries(r)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
   return [
     `agent crash soak: seed ${s.seed}, ${s.cycles} cycles in ${(s.durationMs / 1000).toFixed(1)} s`,
-    `  kills ${s.kills} (${points}); syncs completed before the kill ${s.syncsCompletedBeforeKill}`,
+    `  kills ${s.kills} (aimed at: ${list(s.killsByPoint)}); syncs completed before the kill ${s.syncsCompletedBeforeKill}`,
+    `  kills landed with: ${list(s.killsByState)}`,
     `  versions published ${s.versionsPublished}`,
     `  reads checked ${s.readsChecked} (${s.frozenReadsChecked} against a frozen root), bad reads ${s.badReads}, failed reads ${s.failedReads}`,
     `  dangling links ${s.danglingLinks}, temps after kills ${s.tempsAfterKills}, temps left ${s.tempsLeft}`,
@@ -238,7 +273,7 @@ export function formatSummary(s: AgentCrashSummary): string {
 
 function pick(random: () => number): KillPoint {
   const r = random();
-  return r < 0.1 ? 'startup' : r < 0.5 ? 'mid-sync' : r < 0.8 ? 'event' : 'completed';
+  return r < 0.1 ? 'startup' : r < 0.35 ? 'mid-sync' : r < 0.6 ? 'mid-blob' : r < 0.8 ? 'event' : 'completed';
 }
 
 /**
@@ -250,7 +285,7 @@ async function killAt(
   agent: AgentProcess,
   random: () => number,
   timing: { startupMs: number; syncMs: number },
-  inSync: () => Promise<boolean>,
+  probes: { inSync: () => Promise<boolean>; midBlob: () => Promise<void> },
 ): Promise<void> {
   const started = () => agent.waitForLine('"agent: started"', (l) => l.msg === 'agent: started', CYCLE_TIMEOUT_MS);
   const syncDone = (l: AgentLine) => l.msg === 'agent: sync done';
@@ -258,7 +293,13 @@ async function killAt(
     await sleep(random() * timing.startupMs);
   } else if (point === 'mid-sync') {
     await started();
-    await sleep(random() * timing.syncMs * 1.2);
+    await sleep(random() * timing.syncMs * 1.1);
+  } else if (point === 'mid-blob') {
+    // Every version may already be on disk (upstream went back to older bytes): then the sync's end it is. The
+    // loser of the race rejects once the agent is killed: handled here, so it is no unhandled rejection.
+    const done = agent.waitForLine('"agent: sync done"', syncDone, CYCLE_TIMEOUT_MS);
+    done.catch(() => undefined);
+    await Promise.race([probes.midBlob(), done]);
   } else if (point === 'event') {
     const event = EVENTS[Math.floor(random() * EVENTS.length)] as string;
     // A pass may have nothing to collect or download: then the end of the sync is the kill point.
@@ -269,7 +310,6 @@ async function killAt(
     );
     await sleep(random() * 5);
   } else {
-    const t = Date.now();
     await started();
     for (let seen = 0; ;) {
       await agent.waitForLine(
@@ -278,11 +318,36 @@ async function killAt(
         CYCLE_TIMEOUT_MS,
       );
       seen = agent.lines.filter(syncDone).length;
-      if (await inSync()) break;
+      if (await probes.inSync()) break;
     }
-    timing.syncMs = (timing.syncMs * 3 + (Date.now() - t)) / 4;
   }
   await agent.kill();
+}
+
+/** How far the killed sync got with the names respun this cycle, judged from the disk. */
+async function landing(
+  root: string,
+  respun: readonly (typeof FILES)[number][],
+  latest: ReadonlyMap<string, string>,
+  serving: ReadonlyMap<string, string>,
+  temps: readonly string[],
+): Promise<KillState> {
+  const names = respun.map(nameOf);
+  const linked = names.filter((n) => serving.get(n) === latest.get(n)).length;
+  if (linked === names.length) return 'all-linked';
+  if (linked > 0) return 'partly-linked';
+  if (temps.some((t) => t.includes('-orig/'))) return 'mid-download';
+  const present = await Promise.all(
+    respun.map((f) => {
+      const name = nameOf(f);
+      const file = `${name}-orig/${latest.get(name)?.slice(0, 16)}/${f.urlPath.slice(f.urlPath.lastIndexOf('/') + 1)}`;
+      return lstat(join(root, file)).then(
+        (st) => st.isFile(),
+        () => false,
+      );
+    }),
+  );
+  return present.some(Boolean) ? 'downloaded-not-linked' : 'nothing-new';
 }
 
 async function linksCurrent(root: string, latest: ReadonlyMap<string, string>): Promise<boolean> {
