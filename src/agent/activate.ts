@@ -94,8 +94,23 @@ export async function ensureVersionFile(opts: EnsureVersionOptions): Promise<Ens
   } catch (err) {
     if (!closed) await fh.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
-    throw err;
+    throw localFailure(err, entry, paths);
   }
+}
+
+/**
+ * A local file-system error (ENOSPC, EDQUOT, EIO, EROFS...) said only "ENOSPC: no space left on device, write": the
+ * operator reading `agent --once` or agent-last-sync.json needs the file and the space it wanted, and to know that
+ * nothing was published. Errors of the source and of verification keep their own messages.
+ */
+function localFailure(err: unknown, entry: CatalogEntry, paths: EntryPaths): unknown {
+  if (err instanceof PxeError || typeof (err as { syscall?: unknown } | null)?.syscall !== 'string') return err;
+  return new PxeError(
+    'local-write',
+    `[agent] ${entry.name}: writing ${paths.file} (${entry.size} bytes) failed: ${describe(err)}; ` +
+      'nothing was published, the previous version keeps serving',
+    { cause: err },
+  );
 }
 
 /** A failure of the source, which may be resumed; errors writing locally are not wrapped and end the download. */
