@@ -18,6 +18,7 @@ import type { Logger, UpstreamResponse } from './ports.js';
 import { sleep } from './ports.js';
 import type { ErrorInfo, FileStatus, PointerRecord, StatusRecord } from './records.js';
 import type { CatalogRefresher } from './catalog-refresher.js';
+import { countOutcome } from './metrics.js';
 import { redactUrl } from './redact.js';
 import { baseStatus, composeStatus, readStatus, unknownStatus } from './status.js';
 import { upstreamGet } from './upstream-get.js';
@@ -259,18 +260,6 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     };
   }
 
-  function countOutcome(outcome: JobOutcome | null, error: ErrorInfo | null): void {
-    const m = deps.metrics;
-    if (!m) return;
-    if (error) {
-      m.inc('pxecache_fetches_total', { result: 'failed' });
-      m.inc('pxecache_fetch_errors_total', { code: error.code });
-      return;
-    }
-    if (!outcome) return;
-    m.inc('pxecache_fetches_total', { result: resultLabel(outcome) });
-  }
-
   async function lead(
     lease: Lease,
     job: { name: string; basename: string; url: URL; startedAt: number; jobId: string; jobKey: string },
@@ -297,7 +286,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     } finally {
       clearInterval(renew);
     }
-    countOutcome(outcome, error);
+    if (deps.metrics) countOutcome(deps.metrics, outcome, error);
     // Upstream has answered: from now on a new caller must revalidate again rather than join this job, so the job
     // leaves the in-process table and its lease says "closing" (still live for status, no longer joinable).
     running.delete(job.jobKey);
@@ -410,12 +399,4 @@ function hashUrl(deps: FetcherDeps, url: string): string {
   const h = deps.hasher();
   h.update(new TextEncoder().encode(url));
   return h.digest().slice(0, 16);
-}
-
-/** The `result` label of pxecache_fetches_total for a job that ended without an error. */
-function resultLabel(outcome: JobOutcome): string {
-  if (outcome.kind === 'not-modified') return 'not_modified';
-  if (outcome.kind === 'unchanged') return 'unchanged';
-  if (outcome.result.kind === 'published') return 'published';
-  return outcome.result.kind === 'superseded' ? 'superseded' : 'unchanged';
 }

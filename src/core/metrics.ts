@@ -1,3 +1,6 @@
+import type { JobOutcome } from './fetch-job.js';
+import type { ErrorInfo } from './records.js';
+
 /**
  * Counters in the Prometheus text format (0.0.4), every name prefixed `pxecache_`. Runtime-agnostic (a Worker can
  * serve the same text). Labels carry outcomes and error codes only, never file names or URLs: bounded cardinality,
@@ -59,3 +62,20 @@ function labelText(labels: Labels): string {
 }
 
 const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+
+/** What one fetch job adds to the counters: its result, and its error code when it failed. */
+export function countOutcome(metrics: Metrics, outcome: JobOutcome | null, error: ErrorInfo | null): void {
+  if (error) {
+    metrics.inc('pxecache_fetches_total', { result: 'failed' });
+    metrics.inc('pxecache_fetch_errors_total', { code: error.code });
+  } else if (outcome) {
+    metrics.inc('pxecache_fetches_total', { result: resultLabel(outcome) });
+  }
+}
+
+function resultLabel(outcome: JobOutcome): string {
+  if (outcome.kind === 'not-modified') return 'not_modified';
+  if (outcome.kind === 'unchanged') return 'unchanged';
+  if (outcome.result.kind === 'published') return 'published';
+  return outcome.result.kind === 'superseded' ? 'superseded' : 'unchanged';
+}
