@@ -14,8 +14,7 @@ import {
 import { keys } from './object-keys.js';
 import { healedPointer } from './pointers.js';
 import { assertStorable, bootFileName, parentNames, validateName } from './naming.js';
-import type { Logger, UpstreamResponse } from './ports.js';
-import { sleep } from './ports.js';
+import { sleep, type Logger, type UpstreamResponse } from './ports.js';
 import type { ErrorInfo, FileStatus, PointerRecord, StatusRecord } from './records.js';
 import type { CatalogRefresher } from './catalog-refresher.js';
 import { countOutcome } from './metrics.js';
@@ -388,10 +387,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
       return status && checkTimes.overlay(status);
     },
     nextPublish: (signal) => changes.next(signal),
-    flush: async () => {
-      await checkTimes.flush();
-      await deps.catalog?.flush();
-    },
+    flush: () => checkTimes.flush().then(() => deps.catalog?.flush()),
   };
 }
 

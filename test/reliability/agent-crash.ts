@@ -18,6 +18,7 @@ import { runAgentOnce, startAgentProcess, type AgentLine, type AgentProcess } fr
 import { startBlobTap, type BlobTap } from './blob-tap.js';
 import { inspectLinks, sha256, tempsUnder } from './edge-check.js';
 import { startNameReaders, type NameReaders } from './name-readers.js';
+import { seededRandom } from './seeded-random.js';
 
 export interface AgentCrashOptions {
   readonly cycles: number;
@@ -75,7 +76,7 @@ const EVENTS = ['agent: started', 'agent: version downloaded', 'agent: link swap
 export async function runAgentCrash(opts: AgentCrashOptions): Promise<AgentCrashSummary> {
   const t0 = Date.now();
   const seed = opts.seed ?? Date.now() % 2 ** 31;
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const log = opts.log ?? (() => undefined);
   const [minBytes, maxBytes] = [opts.minBytes ?? 128 * KiB, opts.maxBytes ?? 1536 * KiB];
   const published = new Map<string, Set<string>>(NAMES.map((n) => [n, new Set<string>()]));
@@ -378,15 +379,3 @@ async function fetchNow(serve: ServeProcess, prefix: string, url: string): Promi
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A small seeded PRNG: the same seed draws the same subsets, sizes and kill points. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

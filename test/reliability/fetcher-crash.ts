@@ -20,6 +20,7 @@ import { startServeProcess, type ServeProcess } from '../helpers/serve-process.j
 import { createUpstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
 import { abandonedWrites, checkPointer, leaseKeys, orphanData, type StoreUnderTest } from './crash-checks.js';
+import { seededRandom } from './seeded-random.js';
 
 export interface FetcherCrashOptions {
   readonly store: 'file' | 's3';
@@ -80,7 +81,7 @@ export async function runFetcherCrash(opts: FetcherCrashOptions): Promise<Summar
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first`);
   const started = Date.now();
   const seed = opts.seed ?? randomBytes(4).readUInt32LE(0);
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const nameCount = opts.names ?? 3;
   const fileBytes = opts.fileBytes ?? 6 * 1024 * 1024;
   const transferMs = opts.transferMs ?? 600;
@@ -320,16 +321,4 @@ async function killOneShot(
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** A small seeded PRNG: the same seed gives the same kill points and upstream changes. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
