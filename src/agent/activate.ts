@@ -148,7 +148,7 @@ async function download(opts: EnsureVersionOptions, fh: FileHandle): Promise<{ c
     });
     await sleep(delay * (attempt + 1), signal);
   }
-  return { count, sha256: hasher.digest() };
+  return { count, sha256: await hasher.digest() };
 
   async function readFrom(offset: number): Promise<ReadFailure | null> {
     let it: AsyncIterator<Uint8Array>;

@@ -96,7 +96,7 @@ export async function fileSha256(file: string, hasher: HasherFactory): Promise<s
     if (!(await fh.stat()).isFile()) return null;
     const h = hasher();
     for await (const chunk of fh.createReadStream({ autoClose: false }) as AsyncIterable<Uint8Array>) h.update(chunk);
-    return h.digest();
+    return await h.digest();
   } finally {
     await fh.close();
   }
@@ -136,7 +136,7 @@ export async function writeConfigFile(opts: {
     closed = true;
     if (count !== blob.size)
       throw new IntegrityError(`[agent] config ${target.path} size`, String(blob.size), String(count));
-    const sha256 = h.digest();
+    const sha256 = await h.digest();
     if (sha256 !== blob.sha256) throw new IntegrityError(`[agent] config ${target.path} sha256`, blob.sha256, sha256);
     // World-readable: tftpd-hpa typically runs as an unprivileged user.
     await chmod(tmp, 0o644);

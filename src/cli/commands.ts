@@ -79,11 +79,11 @@ export async function runAgent(config: AgentConfig, logger: Logger, out: Out): P
 }
 
 /** `pxecache token`: the token goes to its holder, only its sha256 to the server's configuration. */
-export function runToken(config: TokenConfig, out: Out): number {
+export async function runToken(config: TokenConfig, out: Out): Promise<number> {
   const token = newToken();
   const record = {
     id: config.id,
-    sha256: hashToken(token, nodeSha256),
+    sha256: await hashToken(token, nodeSha256),
     scopes: parseScopes(config.scopes, '--scopes'),
   };
   out(`token for "${record.id}" (shown only now; give it to its holder, e.g. as PXECACHE_TOKEN of an agent):`);

@@ -240,10 +240,10 @@ export function isLoopback(address: string): boolean {
 export function createTokenVerifier(
   tokens: readonly TokenRecord[] | TokenSet,
   hasher: HasherFactory,
-): (presented: string) => TokenRecord | null {
+): (presented: string) => Promise<TokenRecord | null> {
   const current = 'current' in tokens ? () => tokens.current() : () => tokens;
-  return (presented) => {
-    const digest = hashToken(presented, hasher);
+  return async (presented) => {
+    const digest = await hashToken(presented, hasher);
     let match: TokenRecord | null = null;
     for (const record of current()) {
       const equal = constantTimeEqual(digest, record.sha256);
@@ -262,7 +262,7 @@ export function constantTimeEqual(a: string, b: string): boolean {
   return diff === 0;
 }
 
-export function hashToken(token: string, hasher: HasherFactory): string {
+export function hashToken(token: string, hasher: HasherFactory): Promise<string> {
   const h = hasher();
   h.update(new TextEncoder().encode(token));
   return h.digest();

@@ -67,7 +67,7 @@ export function createBootConfigs(deps: BootConfigDeps) {
     const bytes = encoder.encode(content);
     const h = deps.hasher();
     h.update(bytes);
-    const sha256 = h.digest();
+    const sha256 = await h.digest();
     const key = await putSmallBlob(deps.store, bytes, sha256, deps.newId);
     const updatedAt = new Date(deps.clock.now()).toISOString();
     for (const path of files) {

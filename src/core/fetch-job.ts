@@ -178,7 +178,7 @@ async function ingest(deps: JobDeps, input: JobInput, response: UpstreamResponse
   } finally {
     deps.metrics?.inc('pxecache_upstream_bytes_total', {}, size);
   }
-  return { dataKey, sha256: hash.digest(), size, validators };
+  return { dataKey, sha256: await hash.digest(), size, validators };
 }
 
 /**

@@ -177,7 +177,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
       return { accepted: status, done: Promise.resolve(status) };
     }
     const jobId = deps.newId();
-    const urlHash = hashUrl(deps, target.url.href);
+    const urlHash = await hashUrl(deps, target.url.href);
     const acquired = await acquireLease(leaseOpts, target.name, urlHash, redactUrl(target.url), jobId);
     if (acquired.kind === 'follower') {
       await answered?.discard();
@@ -391,8 +391,8 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
   };
 }
 
-function hashUrl(deps: FetcherDeps, url: string): string {
+async function hashUrl(deps: FetcherDeps, url: string): Promise<string> {
   const h = deps.hasher();
   h.update(new TextEncoder().encode(url));
-  return h.digest().slice(0, 16);
+  return (await h.digest()).slice(0, 16);
 }

@@ -27,11 +27,14 @@ export interface UpstreamClient {
   request(req: UpstreamRequest): Promise<UpstreamResponse>;
 }
 
-/** A streaming sha256 (crypto.subtle.digest cannot stream). */
+/**
+ * A streaming sha256 (crypto.subtle.digest cannot stream). `digest` is asynchronous because Workers' streaming hash
+ * (crypto.DigestStream) only settles once its stream closes; node:crypto answers at once.
+ */
 export interface Hasher {
   update(chunk: Uint8Array): void;
-  /** Lowercase hex. */
-  digest(): string;
+  /** Lowercase hex. Called once, after the last update. */
+  digest(): Promise<string>;
 }
 export type HasherFactory = () => Hasher;
 

@@ -69,7 +69,7 @@ function nativeApiGuard(deps: AppDeps): MiddlewareHandler {
     challenge: `Bearer realm="pxecache", error="${code}"`,
   });
 
-  function check(c: Context): Denial | TokenRecord {
+  async function check(c: Context): Promise<Denial | TokenRecord> {
     const scope = scopeFor(c.req.method, c.req.path);
     const route = `${c.req.method} ${c.req.path}`;
     const header = c.req.header('authorization');
@@ -82,7 +82,7 @@ function nativeApiGuard(deps: AppDeps): MiddlewareHandler {
     const bearer = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)?.[1];
     if (bearer === undefined)
       return invalid('invalid_request', `the Authorization header is not a bearer token: ${HOW}`);
-    const token = verify(bearer);
+    const token = await verify(bearer);
     if (!token) return invalid('invalid_token', 'the bearer token is not valid (unknown, revoked or mistyped)');
     if (hasScope(token, scope)) return token;
     return {
@@ -106,7 +106,7 @@ function nativeApiGuard(deps: AppDeps): MiddlewareHandler {
         `retry after ${retryAfter} s (at most ${deps.auth.failureLimit} per minute)`;
       return c.json({ error: { code: 'rate-limited', message } }, 429);
     }
-    const outcome = check(c);
+    const outcome = await check(c);
     if ('id' in outcome) {
       await next();
       // The audit trail: who (token id, never the token), what, with which outcome, from where.

@@ -10,7 +10,7 @@ import { UnknownSiteError, type CatalogSource } from '../../src/agent/source.js'
 
 export const nodeHasher: HasherFactory = () => {
   const h = createHash('sha256');
-  return { update: (c) => void h.update(c), digest: () => h.digest('hex') };
+  return { update: (c) => void h.update(c), digest: () => Promise.resolve(h.digest('hex')) };
 };
 
 export function sha256(bytes: Uint8Array | string): string {

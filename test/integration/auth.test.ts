@@ -29,9 +29,9 @@ const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 const TOKENS = { read: 'pxc_read-token-site-east', fetch: 'pxc_fetch-token-ci', admin: 'pxc_admin-token-ops' };
 const LIST = [
-  tokenListEntry({ id: 'site-east', sha256: hashToken(TOKENS.read, nodeSha256), scopes: ['read'] }),
-  tokenListEntry({ id: 'ci', sha256: hashToken(TOKENS.fetch, nodeSha256), scopes: ['fetch'] }),
-  tokenListEntry({ id: 'ops', sha256: hashToken(TOKENS.admin, nodeSha256), scopes: ['admin'] }),
+  tokenListEntry({ id: 'site-east', sha256: await hashToken(TOKENS.read, nodeSha256), scopes: ['read'] }),
+  tokenListEntry({ id: 'ci', sha256: await hashToken(TOKENS.fetch, nodeSha256), scopes: ['fetch'] }),
+  tokenListEntry({ id: 'ops', sha256: await hashToken(TOKENS.admin, nodeSha256), scopes: ['admin'] }),
 ].join(',');
 
 /** As `serve --host 0.0.0.0 --tokens <LIST>` derives it. */
@@ -85,7 +85,7 @@ describe.each(TRANSPORTS)('native API bearer tokens via %s', (transport) => {
     expect(wrong.headers.get('www-authenticate')).toBe('Bearer realm="pxecache", error="invalid_token"');
     expect((await error(wrong)).message).toContain('not valid');
     // The configured hash is not a credential either.
-    const hash = await h.request('/api/v1/files', { headers: bearer(hashToken(TOKENS.read, nodeSha256)) });
+    const hash = await h.request('/api/v1/files', { headers: bearer(await hashToken(TOKENS.read, nodeSha256)) });
     expect(hash.status).toBe(401);
     const basic = await h.request('/api/v1/files', { headers: { authorization: 'Basic b3BzOnNlY3JldA==' } });
     expect(basic.status).toBe(401);
@@ -474,10 +474,10 @@ describe('pxecache serve on a network address (real processes, built CLI)', () =
   it('rotates --tokens-file without a restart: the new token works, the old one gets 401; a broken file changes nothing', async () => {
     const tokensFile = join(dir, 'rotating-tokens.json');
     const ROTATED = 'pxc_rotated-token-site-east';
-    const write = (token: string) =>
+    const write = async (token: string) =>
       writeFile(
         tokensFile,
-        JSON.stringify({ tokens: [{ id: 'site-east', sha256: hashToken(token, nodeSha256), scopes: ['read'] }] }),
+        JSON.stringify({ tokens: [{ id: 'site-east', sha256: await hashToken(token, nodeSha256), scopes: ['read'] }] }),
       );
     await write(TOKENS.read);
     const p = await serve('rotation-store', ['--tokens-file', tokensFile]);

@@ -79,7 +79,7 @@ describe('serve --https-port: client certificates, as Foreman authenticates to a
       ...['--ssl-certificate', pki.server.certFile, '--ssl-private-key', pki.server.keyFile],
       // Upper case on purpose: CNs and trusted hosts compare case-insensitively, as in smart-proxy.
       ...['--ssl-ca-file', pki.caFile, '--trusted-hosts', 'FOREMAN.example.com, other.example.com'],
-      ...['--tokens', tokenListEntry({ id: 'ops', sha256: hashToken(ADMIN, nodeSha256), scopes: ['admin'] })],
+      ...['--tokens', tokenListEntry({ id: 'ops', sha256: await hashToken(ADMIN, nodeSha256), scopes: ['admin'] })],
     ]);
   });
   afterAll(async () => {

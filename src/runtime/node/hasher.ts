@@ -5,6 +5,6 @@ export const nodeSha256: HasherFactory = (): Hasher => {
   const h = createHash('sha256');
   return {
     update: (chunk) => void h.update(chunk),
-    digest: () => h.digest('hex'),
+    digest: () => Promise.resolve(h.digest('hex')),
   };
 };

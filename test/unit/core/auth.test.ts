@@ -158,37 +158,37 @@ describe('verification', () => {
     expect(constantTimeEqual(`${A.slice(0, 63)}x`, A)).toBe(false);
   });
 
-  it('finds the record whose sha256 is the presented token hash, and nothing for anything else', () => {
+  it('finds the record whose sha256 is the presented token hash, and nothing for anything else', async () => {
     const records: TokenRecord[] = [
       { id: 'a', sha256: A, scopes: ['read'] },
       { id: 'b', sha256: B, scopes: ['admin'] },
     ];
     const verify = createTokenVerifier(records, nodeSha256);
-    expect(verify('token-a')?.id).toBe('a');
-    expect(verify('token-b')?.id).toBe('b');
-    expect(verify('token-c')).toBeNull();
+    expect((await verify('token-a'))?.id).toBe('a');
+    expect((await verify('token-b'))?.id).toBe('b');
+    expect(await verify('token-c')).toBeNull();
     // The configured hash itself is not a credential.
-    expect(verify(A)).toBeNull();
-    expect(verify('')).toBeNull();
+    expect(await verify(A)).toBeNull();
+    expect(await verify('')).toBeNull();
   });
 
-  it('reads a token set at every call, so a replaced set applies at once (rotation)', () => {
+  it('reads a token set at every call, so a replaced set applies at once (rotation)', async () => {
     const set = createTokenSet([{ id: 'a', sha256: A, scopes: ['read'] }]);
     const verify = createTokenVerifier(set, nodeSha256);
-    expect(verify('token-a')?.id).toBe('a');
+    expect((await verify('token-a'))?.id).toBe('a');
     set.replace([{ id: 'b', sha256: B, scopes: ['read'] }]);
-    expect(verify('token-a')).toBeNull();
-    expect(verify('token-b')?.id).toBe('b');
+    expect(await verify('token-a')).toBeNull();
+    expect((await verify('token-b'))?.id).toBe('b');
   });
 
-  it('makes distinct prefixed tokens whose list entry verifies', () => {
+  it('makes distinct prefixed tokens whose list entry verifies', async () => {
     const t1 = newToken();
     const t2 = newToken();
     expect(t1).toMatch(/^pxc_[A-Za-z0-9_-]{43}$/);
     expect(t1).not.toBe(t2);
-    const entry = tokenListEntry({ id: 'ci', sha256: hashToken(t1, nodeSha256), scopes: ['fetch'] });
+    const entry = tokenListEntry({ id: 'ci', sha256: await hashToken(t1, nodeSha256), scopes: ['fetch'] });
     const [record] = readTokens({ list: entry });
-    expect(createTokenVerifier([record as TokenRecord], nodeSha256)(t1)?.id).toBe('ci');
+    expect((await createTokenVerifier([record as TokenRecord], nodeSha256)(t1))?.id).toBe('ci');
   });
 });
 

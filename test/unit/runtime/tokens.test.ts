@@ -11,11 +11,12 @@ import { createTokenSet, hashToken, type TokenRecord } from '../../../src/core/a
 import type { LogFields, Logger } from '../../../src/core/ports.js';
 import { nodeSha256 } from '../../../src/runtime/node/hasher.js';
 import { createTokensReloader } from '../../../src/runtime/node/tokens.js';
+import { sha256 } from '../../helpers/api.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const record = (id: string, token: string): TokenRecord => ({
   id,
-  sha256: hashToken(token, nodeSha256),
+  sha256: sha256(token),
   scopes: ['read'],
 });
 const doc = (...records: TokenRecord[]) => JSON.stringify({ tokens: records });
@@ -108,7 +109,7 @@ describe('createTokensReloader', () => {
     ]);
     expect(errors[2]?.fields['issues']).toEqual([expect.stringMatching(/cannot read .*ENOENT/)]);
     expect(ids()).toEqual(['old']);
-    expect(tokens.current()[0]?.sha256).toBe(hashToken('pxc_old', nodeSha256));
+    expect(tokens.current()[0]?.sha256).toBe(await hashToken('pxc_old', nodeSha256));
     // Fixed: applies again.
     await writeFile(path, doc(record('fixed', 'pxc_fixed')));
     await idsBecome(ids, ['fixed']);
