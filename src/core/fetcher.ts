@@ -1,6 +1,7 @@
 import { createChangeSignal, type ChangeSignal } from './changes.js';
 import { createCheckTimes } from './check-times.js';
-import { ConflictError, PxeError, describe, errorInfo } from './errors.js';
+import { PxeError, describe, errorInfo } from './errors.js';
+import { assertNoDirectoryCollision, createTargetResolver, type Target } from './fetch-target.js';
 import { runFetchJob, validatorsFor, type JobDeps, type JobOutcome } from './fetch-job.js';
 import {
   acquireLease,
@@ -13,7 +14,6 @@ import {
 } from './leases.js';
 import { keys } from './object-keys.js';
 import { healedPointer } from './pointers.js';
-import { assertStorable, bootFileName, parentNames, validateName } from './naming.js';
 import { sleep, type Logger, type UpstreamResponse } from './ports.js';
 import type { ErrorInfo, FileStatus, PointerRecord, StatusRecord } from './records.js';
 import type { CatalogRefresher } from './catalog-refresher.js';
@@ -21,7 +21,6 @@ import { countOutcome } from './metrics.js';
 import { redactUrl } from './redact.js';
 import { baseStatus, composeStatus, readStatus, unknownStatus } from './status.js';
 import { upstreamGet } from './upstream-get.js';
-import { parseUpstreamUrl, type UpstreamKind } from './url-policy.js';
 import { getJson, putJson } from '../storage/object-store.js';
 
 export interface FetcherDeps extends JobDeps {
@@ -37,6 +36,23 @@ export interface FetcherDeps extends JobDeps {
   readonly checkBatchMs?: number;
   /** Told of every publication, so agents' first syncs read one snapshot (core/catalog-refresher.ts). */
   readonly catalog?: CatalogRefresher;
+  /**
+   * Where the jobs this process leads run. Absent: here (Node). On Workers an HTTP invocation ends 30 s after its
+   * response, so the job goes to a Workflow, which calls `runDispatched`; its lease and `fetching` record exist
+   * before it is dispatched, and this process then waits on the lease like any other caller.
+   */
+  readonly dispatch?: (job: DispatchedJob) => Promise<void>;
+}
+
+/** A job whose lease this process took, handed to another runner; JSON, so it can cross into a Workflow. */
+export interface DispatchedJob {
+  readonly lease: Lease;
+  readonly name: string;
+  readonly basename: string;
+  readonly url: string;
+  readonly startedAt: number;
+  readonly jobId: string;
+  readonly previous: StatusRecord | null;
 }
 
 export type FetchRequest =
@@ -57,6 +73,8 @@ export interface Fetcher {
   nextPublish(signal?: AbortSignal): Promise<void>;
   /** Writes the revalidation times still pending and the catalog snapshot (before shutdown). */
   flush(): Promise<void>;
+  /** Runs a job another process dispatched (`FetcherDeps.dispatch`) to its end: publish, status, lease released. */
+  runDispatched(job: DispatchedJob): Promise<FileStatus>;
 }
 
 export function createFetcher(deps: FetcherDeps): Fetcher {
@@ -71,48 +89,8 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
   const checkTimes = createCheckTimes(deps.store, deps.logger, deps.checkBatchMs ?? 1000);
   const recent = new Map<string, { previous: StatusRecord; current: PointerRecord; until: number }>();
 
-  type Target = { name: string; basename: string; url: URL; kind: UpstreamKind };
-  // Foreman repeats the same few (prefix, path) pairs: their validation, a pure function of the request and the
-  // fixed policy, is remembered (a bounded table, emptied when full). Refusals are not remembered.
-  const resolved = new Map<string, Target>();
-  function resolveTarget(request: FetchRequest): Target {
-    const memo =
-      'prefix' in request
-        ? `p\u0000${request.prefix}\u0000${request.path}`
-        : `n\u0000${request.name}\u0000${request.url}`;
-    const known = resolved.get(memo);
-    if (known) return known;
-    const target = validateTarget(request);
-    if (resolved.size >= 1024) resolved.clear();
-    resolved.set(memo, target);
-    return target;
-  }
-
-  function validateTarget(request: FetchRequest): Target {
-    if ('prefix' in request) {
-      const { url, kind } = parseUpstreamUrl(request.path, 'path', deps.policy);
-      const { name, basename } = bootFileName(request.prefix, request.path);
-      assertStorable(name, 'prefix', deps.store.maxKeyBytes);
-      return { name, basename, url, kind };
-    }
-    validateName(request.name, 'name');
-    assertStorable(request.name, 'name', deps.store.maxKeyBytes);
-    const { url, kind } = parseUpstreamUrl(request.url, 'url', deps.policy);
-    const basename = request.name.slice(request.name.lastIndexOf('/') + 1);
-    return { name: request.name, basename, url, kind };
-  }
-
-  async function checkDirectoryCollision(name: string) {
-    for (const parent of parentNames(name)) {
-      if (await deps.store.head(keys.head(parent)))
-        throw new ConflictError('prefix', `"${parent}" is a published file, so "${name}" cannot be created under it`);
-    }
-    // "~" sorts after every name character: the first key under `name/` is a descendant's head if any exists.
-    const nested = await deps.store.list(keys.headsUnder(name), { limit: 1 });
-    const first = nested.keys[0];
-    if (first && first !== keys.head(name) && keys.isHead(first))
-      throw new ConflictError('prefix', `"${name}" is a directory of the published file "${keys.nameFromHead(first)}"`);
-  }
+  const resolveTarget = createTargetResolver(deps.policy, deps.store.maxKeyBytes);
+  const checkDirectoryCollision = (name: string) => assertNoDirectoryCollision(deps.store, name);
 
   async function writeStatus(record: StatusRecord) {
     checkTimes.forget(record.name);
@@ -193,10 +171,21 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     const checkedAt = previous?.checkedAt ?? null;
     await writeStatus(baseStatus(target.name, redactUrl(target.url), 'fetching', jobId, now, checkedAt, previous));
     const accepted = await mustStatus(target.name);
-    return {
-      accepted,
-      done: settled(target, lead(acquired.lease, { ...target, startedAt: now, jobId, jobKey }, previous, answered)),
-    };
+    const job = { ...target, startedAt: now, jobId, jobKey };
+    if (!deps.dispatch) return { accepted, done: settled(target, lead(acquired.lease, job, previous, answered)) };
+    // The runner asks upstream itself: an answer cannot cross into it.
+    await answered?.discard();
+    const { lease } = acquired;
+    const { name, basename } = target;
+    await deps
+      .dispatch({ lease, name, basename, url: target.url.href, startedAt: now, jobId, previous })
+      .catch(async (err: unknown) => {
+        // Nothing will run the job: say so in its status and free the name for the next caller, then refuse.
+        await finish(job, previous, null, errorInfo(err));
+        await releaseLease(deps.store, lease);
+        throw err;
+      });
+    return { accepted, done: settled(target, follow(lease, request)) };
   }
 
   /**
@@ -388,6 +377,12 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     },
     nextPublish: (signal) => changes.next(signal),
     flush: () => checkTimes.flush().then(() => deps.catalog?.flush()),
+    runDispatched: (job) => {
+      const url = new URL(job.url);
+      const target = { name: job.name, url };
+      const jobKey = `${job.name}\u0000${url.href}`;
+      return settled(target, lead(job.lease, { ...job, url, jobKey }, job.previous, undefined));
+    },
   };
 }
 

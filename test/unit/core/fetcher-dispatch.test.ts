@@ -1,0 +1,104 @@
+/**
+ * Dispatched jobs (FetcherDeps.dispatch), the shape Workers uses: the process that takes a job's lease writes its
+ * `fetching` record and hands the job to another runner (a Workflow there, a second fetcher here), then waits on the
+ * lease like any follower. Against a real upstream on loopback and one shared store.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createFetcher, type DispatchedJob, type FetcherDeps } from '../../../src/core/fetcher.js';
+import { silentLogger, systemClock } from '../../../src/core/ports.js';
+import { nodeUrlPolicy } from '../../../src/core/url-policy.js';
+import { nodeSha256 } from '../../../src/runtime/node/hasher.js';
+import { createUndiciUpstream } from '../../../src/runtime/node/upstream.js';
+import { createMemoryStore } from '../../../src/storage/memory-store.js';
+import { sha256 } from '../../helpers/api.js';
+import { createUpstream, type Upstream } from '../../helpers/upstream.js';
+
+let upstream: Upstream;
+let client: ReturnType<typeof createUndiciUpstream>;
+beforeEach(async () => {
+  upstream = await createUpstream();
+  client = createUndiciUpstream({
+    verifyTls: true,
+    connectTimeoutMs: 5000,
+    headersTimeoutMs: 5000,
+    bodyIdleTimeoutMs: 5000,
+  });
+});
+afterEach(async () => {
+  await client.close();
+  await upstream.close();
+});
+
+function deps(store: FetcherDeps['store'], extra: Partial<FetcherDeps> = {}): FetcherDeps {
+  return {
+    store,
+    upstream: client,
+    hasher: nodeSha256,
+    clock: systemClock,
+    logger: silentLogger,
+    newId: () => crypto.randomUUID(),
+    policy: nodeUrlPolicy,
+    maxRedirects: 5,
+    keepVersions: 3,
+    userAgent: 'test',
+    instanceId: 'front',
+    leaseTtlMs: 30_000,
+    followPollMs: 20,
+    ...extra,
+  };
+}
+
+describe('dispatched fetch jobs', () => {
+  it('records fetching, hands the job over as JSON, and every caller sees the runner publish it once', async () => {
+    upstream.set('/vmlinuz', 'kernel v1');
+    const store = createMemoryStore();
+    const handed: DispatchedJob[] = [];
+    const front = createFetcher(deps(store, { dispatch: async (job) => void handed.push(job) }));
+    const runner = createFetcher(deps(store, { instanceId: 'workflow' }));
+
+    const first = await front.submit({ prefix: 'boot/t', path: upstream.url('/vmlinuz') });
+    const second = await front.submit({ prefix: 'boot/t', path: upstream.url('/vmlinuz') });
+    expect(first.accepted.state).toBe('fetching');
+    expect(second.accepted.state).toBe('fetching');
+    // Nothing ran here: the job crossed as JSON (a Workflow's params) and waits for its runner.
+    expect(handed).toHaveLength(1);
+    expect(upstream.downloads('/vmlinuz')).toBe(0);
+    const job = JSON.parse(JSON.stringify(handed[0])) as DispatchedJob;
+    expect(job).toMatchObject({ name: 'boot/t-vmlinuz', basename: 'vmlinuz', url: upstream.url('/vmlinuz') });
+
+    const ran = await runner.runDispatched(job);
+    expect(ran).toMatchObject({ state: 'ready', sha256: sha256('kernel v1'), generation: 1 });
+    const [a, b] = await Promise.all([first.done, second.done]);
+    expect(a).toMatchObject({ state: 'ready', sha256: sha256('kernel v1') });
+    expect(b.version).toBe(a.version);
+    expect(upstream.downloads('/vmlinuz')).toBe(1);
+    // The lease is released: the next call revalidates (a 304) instead of joining anything.
+    const again = await front.submit({ prefix: 'boot/t', path: upstream.url('/vmlinuz') });
+    expect((await again.done).state).toBe('ready');
+    expect(handed).toHaveLength(1);
+  });
+
+  it('a dispatch that fails records the failure, frees the name and refuses the call', async () => {
+    upstream.set('/initrd.img', 'initrd');
+    const store = createMemoryStore();
+    let refuse = true;
+    const handed: DispatchedJob[] = [];
+    const front = createFetcher(
+      deps(store, {
+        dispatch: async (job) => {
+          if (refuse) throw new Error('workflow binding unavailable');
+          handed.push(job);
+        },
+      }),
+    );
+    await expect(front.submit({ prefix: 'boot/t', path: upstream.url('/initrd.img') })).rejects.toThrow(
+      /workflow binding unavailable/,
+    );
+    const failed = await front.status('boot/t-initrd.img');
+    expect(failed).toMatchObject({ state: 'failed', error: { message: expect.stringContaining('unavailable') } });
+    refuse = false;
+    const retried = await front.submit({ prefix: 'boot/t', path: upstream.url('/initrd.img') });
+    expect(retried.accepted.state).toBe('fetching');
+    expect(handed).toHaveLength(1);
+  });
+});
