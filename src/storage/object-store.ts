@@ -28,6 +28,11 @@ export interface ByteRange {
 export interface PutOptions {
   /** Create-only: fail with PreconditionFailedError when the key exists. Atomic against concurrent creators. */
   readonly ifNoneMatch?: '*';
+  /**
+   * The body's exact byte length when the caller knows it (an upstream Content-Length): lets a driver stream it in
+   * one request. A driver that uses it fails the put, leaving no object, when the body yields another total.
+   */
+  readonly length?: number;
 }
 
 export type PutBody = Uint8Array | string | AsyncIterable<Uint8Array>;

@@ -5,9 +5,7 @@ import {
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
-
-/** S3's largest part count for one upload. */
-const MAX_PARTS = 10_000;
+import { createPartCutter } from './part-cutter.js';
 
 export interface MultipartPlan {
   readonly client: S3Client;
@@ -49,7 +47,7 @@ export async function uploadMultipart(
   const { client, Bucket, Key, partSize, queueSize } = plan;
   let uploadId: string | undefined;
   const done: CompletedPart[] = [];
-  const free: Buffer[] = [];
+  const free: Uint8Array[] = [];
   const inFlight = new Set<Promise<void>>();
   let partFailure: { error: unknown } | undefined;
   // Waits that a part failure ends. Not a race against one long-lived promise: every Promise.race adds a reaction to
@@ -62,7 +60,7 @@ export async function uploadMultipart(
       pending.then(resolve, reject).finally(() => waiters.delete(reject));
     });
 
-  const send = (bytes: Buffer, PartNumber: number): void => {
+  const send = (bytes: Uint8Array, PartNumber: number): void => {
     const input = { Bucket, Key, UploadId: uploadId, PartNumber, Body: bytes, ContentLength: bytes.byteLength };
     const sending = client
       .send(new UploadPartCommand(input))
@@ -81,7 +79,7 @@ export async function uploadMultipart(
   };
 
   /** A free part buffer, once fewer than `queueSize` parts are in flight. */
-  const nextBuffer = async (): Promise<Buffer> => {
+  const nextBuffer = async (): Promise<Uint8Array> => {
     // Parts in flight never reject (their failure is recorded): wait for one to end, then look.
     while (inFlight.size >= queueSize && partFailure === undefined) await Promise.race(inFlight);
     if (partFailure !== undefined) throw partFailure.error;
@@ -90,33 +88,14 @@ export async function uploadMultipart(
     return Buffer.allocUnsafeSlow(partSize);
   };
 
-  let size = 0;
-  let part = 0;
-  let buffer: Buffer | undefined;
-  let fill = 0;
-  const take = async (chunk: Uint8Array): Promise<void> => {
-    size += chunk.byteLength;
-    for (let at = 0; at < chunk.byteLength;) {
-      buffer ??= await nextBuffer();
-      const n = Math.min(partSize - fill, chunk.byteLength - at);
-      buffer.set(chunk.subarray(at, at + n), fill);
-      fill += n;
-      at += n;
-      if (fill === partSize) {
-        if (++part > MAX_PARTS) throw tooLarge(partSize);
-        send(buffer, part);
-        buffer = undefined;
-        fill = 0;
-      }
-    }
-  };
+  const cutter = createPartCutter({ partSize, nextBuffer, emit: send, partSizeOption: '--s3-part-size' });
 
   try {
     const created = await client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
     uploadId = created.UploadId;
     if (uploadId === undefined) throw new Error('CreateMultipartUpload answered without an UploadId');
     // Drained as copied: the buffered first part is not kept alive beside its copy.
-    for (let chunk = head.shift(); chunk !== undefined; chunk = head.shift()) await take(chunk);
+    for (let chunk = head.shift(); chunk !== undefined; chunk = head.shift()) await cutter.take(chunk);
     for (;;) {
       let step: IteratorResult<Uint8Array>;
       try {
@@ -127,12 +106,10 @@ export async function uploadMultipart(
         throw new MultipartFailure(error, true, uploadId);
       }
       if (step.done) break;
-      await take(step.value);
+      await cutter.take(step.value);
     }
-    if (fill > 0 && buffer !== undefined) {
-      if (++part > MAX_PARTS) throw tooLarge(partSize);
-      send(buffer.subarray(0, fill), part);
-    }
+    const { last, emitted, size } = cutter.rest();
+    if (last.byteLength > 0) send(last, emitted + 1);
     while (inFlight.size > 0 && partFailure === undefined) await Promise.race(inFlight);
     if (partFailure !== undefined) throw partFailure.error;
     done.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
@@ -151,11 +128,4 @@ export async function uploadMultipart(
     if (caught instanceof MultipartFailure) throw caught;
     throw new MultipartFailure(partFailure?.error ?? caught, false, uploadId);
   }
-}
-
-function tooLarge(partSize: number): Error {
-  const mib = partSize / (1024 * 1024);
-  return new Error(
-    `the body exceeds ${MAX_PARTS} parts of ${mib} MiB (${(mib * MAX_PARTS) / 1024} GiB): raise --s3-part-size`,
-  );
 }

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { IntegrityError, PreconditionFailedError, StorageError } from '../../src/core/errors.js';
 import { listAll, readAll, type ByteRange, type ObjectStore } from '../../src/storage/object-store.js';
@@ -6,6 +6,16 @@ import { listAll, readAll, type ByteRange, type ObjectStore } from '../../src/st
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/**
+ * `size` random bytes. Not node:crypto's randomBytes: in workerd (where the R2 run happens) it is built on
+ * getRandomValues, which refuses more than 64 KiB at once.
+ */
+function randomBytes(size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  for (let at = 0; at < size; at += 65536) crypto.getRandomValues(bytes.subarray(at, at + 65536));
+  return bytes;
+}
 
 /** Yields each part on its own turn of the event loop, so concurrent puts really interleave. */
 async function* slowly(...parts: string[]): AsyncIterable<Uint8Array> {

@@ -1,0 +1,46 @@
+/**
+ * The `Hasher` port as it becomes on main: `digest()` is async, because the Workers runtime's only streaming hash
+ * (crypto.DigestStream) delivers its result as a promise. Declared here until `core/ports.ts` has it.
+ */
+export interface AsyncHasher {
+  update(chunk: Uint8Array): void;
+  /** Lowercase hex. */
+  digest(): Promise<string>;
+}
+export type AsyncHasherFactory = () => AsyncHasher;
+
+/** Workers' WritableStream that hashes what is written to it; declared structurally (no workers-types in src/). */
+interface DigestStreamLike extends WritableStream<Uint8Array> {
+  readonly digest: Promise<ArrayBuffer>;
+}
+declare const crypto: Crypto & { DigestStream: new (algorithm: string) => DigestStreamLike };
+
+/**
+ * sha256 on crypto.DigestStream: each chunk is written into the stream, which keeps only the hash state once it has
+ * consumed the chunk (crypto.subtle.digest would need the whole input in one buffer). The stream consumes writes
+ * later, not inside `write()` (in workerd, a buffer changed right after `write` changed the digest), so `update` writes
+ * a copy: the caller may reuse its buffer, as a network reader does. Queued copies drain whenever the caller awaits
+ * (its next read), so at most the chunks of one synchronous burst wait in the queue.
+ */
+export const workersSha256: AsyncHasherFactory = (): AsyncHasher => {
+  const stream = new crypto.DigestStream('SHA-256');
+  const writer = stream.getWriter();
+  // A failed write is reported by `digest()`, not as an unhandled rejection.
+  let failure: { error: unknown } | undefined;
+  return {
+    update(chunk) {
+      writer.write(chunk.slice()).catch((error: unknown) => void (failure ??= { error }));
+    },
+    async digest() {
+      await writer.close();
+      if (failure !== undefined) throw failure.error;
+      return toHex(new Uint8Array(await stream.digest));
+    },
+  };
+};
+
+function toHex(bytes: Uint8Array): string {
+  let hex = '';
+  for (const b of bytes) hex += b.toString(16).padStart(2, '0');
+  return hex;
+}
