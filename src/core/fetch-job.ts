@@ -163,7 +163,8 @@ async function ingest(deps: JobDeps, input: JobInput, response: UpstreamResponse
       throw new UpstreamError('truncated', input.url.href, `body ended after ${size} of ${declared} bytes`);
   }
   try {
-    await deps.store.put(dataKey, counted());
+    // A known length lets a store stream it in one request (R2 needs one); the count above still checks it.
+    await deps.store.put(dataKey, counted(), declared === null ? {} : { length: declared });
   } catch (err) {
     // The connection lost (reset or closed) before the announced length: the file is truncated, whoever closed it.
     const lost = err instanceof UpstreamError && err.code === 'reset';

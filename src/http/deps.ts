@@ -31,6 +31,11 @@ export interface AppDeps {
    * memory stores guarantee create-only themselves).
    */
   readonly createOnly?: { readonly honoured: boolean; readonly detail: string } | null;
+  /**
+   * Keeps work started by a request running after its response: Workers end an invocation's I/O with its response
+   * unless told (`waitUntil`); a Node process runs it anyway (absent).
+   */
+  background?(c: Context, work: Promise<unknown>): void;
   /** The peer's IP address as the runtime reports it; `undefined` when unknown (treated as non-loopback). */
   remoteAddress(c: Context): string | undefined;
   /**

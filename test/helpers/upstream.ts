@@ -27,6 +27,8 @@ export interface UpstreamFileOptions {
   readonly errorBody?: { readonly body: string; readonly contentType: string };
   /** Answer 302 to this path (on this server) instead of the file: a loop when the paths lead back here. */
   readonly redirectTo?: string;
+  /** No Content-Length: the body goes chunked (Transfer-Encoding: chunked), as from a generating server. */
+  readonly chunked?: boolean;
   /** Reset the connection as soon as the request arrives: no status line at all. */
   readonly reset?: boolean;
   /** Headers are held until this settles (a deterministic `delayMs`). */
@@ -168,7 +170,7 @@ async function respond(
   res.writeHead(200, {
     ...validators,
     'content-type': 'application/octet-stream',
-    'content-length': bytes.byteLength,
+    ...(opts.chunked ? {} : { 'content-length': bytes.byteLength }),
   });
   if (method === 'HEAD') return void res.end();
   const limit = opts.truncateAt ?? opts.endAt ?? bytes.byteLength;

@@ -1,19 +1,4 @@
-/**
- * The `Hasher` port as it becomes on main: `digest()` is async, because the Workers runtime's only streaming hash
- * (crypto.DigestStream) delivers its result as a promise. Declared here until `core/ports.ts` has it.
- */
-export interface AsyncHasher {
-  update(chunk: Uint8Array): void;
-  /** Lowercase hex. */
-  digest(): Promise<string>;
-}
-export type AsyncHasherFactory = () => AsyncHasher;
-
-/** Workers' WritableStream that hashes what is written to it; declared structurally (no workers-types in src/). */
-interface DigestStreamLike extends WritableStream<Uint8Array> {
-  readonly digest: Promise<ArrayBuffer>;
-}
-declare const crypto: Crypto & { DigestStream: new (algorithm: string) => DigestStreamLike };
+import type { Hasher, HasherFactory } from '../../core/ports.js';
 
 /**
  * sha256 on crypto.DigestStream: each chunk is written into the stream, which keeps only the hash state once it has
@@ -22,7 +7,7 @@ declare const crypto: Crypto & { DigestStream: new (algorithm: string) => Digest
  * a copy: the caller may reuse its buffer, as a network reader does. Queued copies drain whenever the caller awaits
  * (its next read), so at most the chunks of one synchronous burst wait in the queue.
  */
-export const workersSha256: AsyncHasherFactory = (): AsyncHasher => {
+export const workersSha256: HasherFactory = (): Hasher => {
   const stream = new crypto.DigestStream('SHA-256');
   const writer = stream.getWriter();
   // A failed write is reported by `digest()`, not as an unhandled rejection.
