@@ -112,6 +112,11 @@ export function apiV1Routes(deps: AppDeps): Hono {
     return c.json(status);
   });
 
+  const sized = (body: AsyncIterable<Uint8Array>, length: number) => {
+    const stream = toReadableStream(body);
+    return deps.sizedBody ? deps.sizedBody(stream, length) : stream;
+  };
+
   app.get('/blobs/:sha256', async (c) => {
     const sha256 = c.req.param('sha256');
     if (!/^[0-9a-f]{64}$/.test(sha256)) throw new InputError('sha256', 'must be 64 lowercase hex digits');
@@ -132,12 +137,12 @@ export function apiV1Routes(deps: AppDeps): Hono {
     c.header('Content-Type', 'application/octet-stream');
     if (!range) {
       c.header('Content-Length', String(index.size));
-      return c.body(toReadableStream(object.body), 200);
+      return c.body(sized(object.body, index.size), 200);
     }
     const length = range.length ?? index.size - range.offset;
     c.header('Content-Length', String(length));
     c.header('Content-Range', `bytes ${range.offset}-${range.offset + length - 1}/${index.size}`);
-    return c.body(toReadableStream(object.body), 206);
+    return c.body(sized(object.body, length), 206);
   });
 
   app.post('/fetch', async (c) => {

@@ -36,6 +36,11 @@ export interface AppDeps {
    * unless told (`waitUntil`); a Node process runs it anyway (absent).
    */
   background?(c: Context, work: Promise<unknown>): void;
+  /**
+   * A response body whose length is known, so that the runtime sends Content-Length (Workers only do for a
+   * FixedLengthStream; Node's adapter takes the header as given). Absent: the stream as it is.
+   */
+  sizedBody?(body: ReadableStream<Uint8Array>, length: number): ReadableStream<Uint8Array>;
   /** The peer's IP address as the runtime reports it; `undefined` when unknown (treated as non-loopback). */
   remoteAddress(c: Context): string | undefined;
   /**

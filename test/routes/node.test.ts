@@ -21,7 +21,7 @@ async function serveTarget(
   release: () => Promise<void>,
 ): Promise<RouteTarget> {
   const token = newToken();
-  const entry = tokenListEntry({ id: 'route-suite', sha256: hashToken(token, nodeSha256), scopes: ['admin'] });
+  const entry = tokenListEntry({ id: 'route-suite', sha256: await hashToken(token, nodeSha256), scopes: ['admin'] });
   const flags = ['--host', '127.0.0.1', '--tokens', entry, '--server-name', SERVER_NAME];
   let serve;
   try {

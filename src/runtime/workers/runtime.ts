@@ -108,6 +108,7 @@ export function workersRuntime(env: WorkersEnv): WorkersRuntime {
     // A revalidation answers before upstream does; its conditional GET (and the dispatch of a changed file) must
     // outlive the response. Following a dispatched job is cut off after 30 s, which costs nothing: it only waits.
     background: (c, work) => c.executionCtx.waitUntil(work),
+    sizedBody: (body, length) => body.pipeThrough(new FixedLengthStream(length)),
     remoteAddress: (c) => c.req.header('cf-connecting-ip'),
     clientCertificate: cloudflareClientCertificate,
   });
