@@ -28,9 +28,14 @@ const SMALL_BODY = 64 * 1024;
 /** Create-only in R2's binding form; a `Headers` with `If-None-Match: *` works too (checked in local workerd). */
 const CREATE_ONLY = { etagDoesNotMatch: '*' } as const;
 
+/** R2's largest single put: 5 GiB less 5 MiB. A larger body of known length goes multipart too. */
+const MAX_SINGLE_PUT = 5 * 1024 * MiB - 5 * MiB;
+
 export interface R2StoreOptions {
   /** Multipart part size for streamed bodies of unknown length (default 8 MiB, minimum 5 MiB). */
   readonly partSize?: number;
+  /** Largest body of known length sent as one put (default R2's limit, 5 GiB less 5 MiB; tests lower it). */
+  readonly maxSinglePut?: number;
 }
 
 /**
@@ -40,6 +45,7 @@ export interface R2StoreOptions {
  */
 export function createR2Store(bucket: R2BucketLike, opts: R2StoreOptions = {}): ObjectStore {
   const partSize = opts.partSize ?? 8 * MiB;
+  const maxSinglePut = opts.maxSinglePut ?? MAX_SINGLE_PUT;
   if (!Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE)
     throw new StorageError(DRIVER, 'OPEN', '', `partSize must be an integer >= ${MIN_PART_SIZE}`);
 
@@ -239,7 +245,8 @@ export function createR2Store(bucket: R2BucketLike, opts: R2StoreOptions = {}): 
       if (typeof body === 'string') return putOnce(key, new TextEncoder().encode(body), options);
       if (body instanceof Uint8Array) return putOnce(key, body, options);
       const length = options?.length;
-      if (length === undefined) return putUnknownLength(key, body, options);
+      // A DVD-sized ISO may exceed one put: it goes multipart like a body of unknown length (the caller counts it).
+      if (length === undefined || length > maxSinglePut) return putUnknownLength(key, body, options);
       if (!Number.isSafeInteger(length) || length < 0)
         throw new StorageError(DRIVER, 'PUT', key, `invalid length ${length}`);
       return putKnownLength(key, body, length, options);

@@ -126,6 +126,17 @@ describe('r2 store: unknown length (multipart)', () => {
     expect(isPattern(back)).toBe(true);
   });
 
+  it('sends a known length above the single-put limit (5 GiB on R2) as multipart parts', async () => {
+    const { bucket, log } = recording(env.BUCKET);
+    const store = createR2Store(bucket, { partSize: 5 * MiB, maxSinglePut: 6 * MiB });
+    const key = freshKey('over-single-put');
+    const meta = await store.put(key, pattern(12 * MiB, 999_983), { length: 12 * MiB });
+    expect(meta.size).toBe(12 * MiB);
+    expect(log.parts).toEqual([5 * MiB, 5 * MiB, 2 * MiB]);
+    expect(log).toMatchObject({ puts: 0, completes: 1 });
+    expect(isPattern(await readAll((await store.get(key))!.body))).toBe(true);
+  });
+
   it('puts a body that fits in one part with one plain put, exactly partSize included', async () => {
     const { bucket, log } = recording(env.BUCKET);
     const store = createR2Store(bucket, { partSize: 5 * MiB });
