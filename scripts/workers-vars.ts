@@ -20,7 +20,7 @@ export const WORKERS_NOTES: Readonly<Record<string, string>> = {
   'trusted-hosts':
     'on Workers: CNs of the client certificate a Cloudflare mTLS rule verified (`request.cf.tlsClientAuth`)',
   'auth-failure-limit':
-    'on Workers: counted within one request only, so it never triggers; use a Cloudflare rate-limiting rule',
+    'on Workers: each isolate counts on its own; add a Cloudflare rate-limiting rule for the whole zone',
   'fetch-timeout': 'on Workers also capped by the fetch step timeout of the Workflow: 2 hours',
 };
 

@@ -58,11 +58,9 @@ interface Denial {
 
 function nativeApiGuard(deps: AppDeps): MiddlewareHandler {
   const verify = createTokenVerifier(deps.auth.tokens, deps.hasher);
-  const failures = createFailureLimiter({
-    limit: deps.auth.failureLimit,
-    windowMs: FAILURE_WINDOW_MS,
-    clock: deps.clock,
-  });
+  const failures =
+    deps.authFailures ??
+    createFailureLimiter({ limit: deps.auth.failureLimit, windowMs: FAILURE_WINDOW_MS, clock: deps.clock });
   const invalid = (code: string, message: string): Denial => ({
     status: 401,
     message,

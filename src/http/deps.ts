@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { AuthSettings } from '../core/auth.js';
+import type { FailureLimiter } from '../core/auth-failures.js';
 import type { BootConfigs } from '../core/boot-configs.js';
 import type { Fetcher } from '../core/fetcher.js';
 import type { Metrics } from '../core/metrics.js';
@@ -24,6 +25,11 @@ export interface AppDeps {
   readonly httpsEnabled: boolean;
   /** Catalog long-poll: how often to look for publications made by other processes. */
   readonly catalogPollMs: number;
+  /**
+   * Failed bearer-token attempts by address, when they must outlive this app (Workers build one app per request);
+   * absent: the app keeps its own.
+   */
+  readonly authFailures?: FailureLimiter;
   /** Bearer tokens for the native API, trusted client certificates, the smart-proxy loopback rule (http/auth.ts). */
   readonly auth: AuthSettings;
   /**

@@ -26,7 +26,7 @@ let worker: TestWorker;
 let bigInitrd: Buffer;
 beforeAll(async () => {
   upstream = await createUpstream();
-  worker = await startTestWorker();
+  worker = await startTestWorker({ PXECACHE_AUTH_FAILURE_LIMIT: '4' });
 }, 60_000);
 afterAll(async () => {
   await worker?.dispose();
@@ -153,6 +153,15 @@ describe('pxecache on Cloudflare Workers (workerd, R2, Workflows)', () => {
       await rm(`${root}.state`, { recursive: true, force: true });
     }
   }, 120_000);
+
+  // Last in this block: from here on 127.0.0.1 is refused. Regression: the limiter lived in one request's app.
+  it('answers 429 once an address has used up its failed token attempts, across requests', async () => {
+    const wrong = { authorization: 'Bearer pxc_not-a-token' };
+    for (let i = 0; i < 3; i++) expect((await worker.request('/api/v1/files', { headers: wrong })).status).toBe(401);
+    const refused = await worker.request('/api/v1/files', { headers: admin() });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+  });
 });
 
 describe('what the Worker left in R2 (read by a separate miniflare)', () => {

@@ -1,5 +1,6 @@
 import type { Context, Hono } from 'hono';
 import type { AuthSettings } from '../../core/auth.js';
+import { createFailureLimiter, type FailureLimiter } from '../../core/auth-failures.js';
 import { createBootConfigs } from '../../core/boot-configs.js';
 import { createCatalogRefresher } from '../../core/catalog-refresher.js';
 import { createChangeSignal } from '../../core/changes.js';
@@ -41,21 +42,31 @@ export interface WorkersRuntime {
 const SNAPSHOT_DELAY_MS = 2_000;
 
 /** What can be shared by every request of an isolate: data only (bindings and variables are constant for its life). */
-let settled: { env: WorkersEnv; config: WorkersConfig; auth: AuthSettings; metrics: Metrics } | null = null;
+let settled: {
+  env: WorkersEnv;
+  config: WorkersConfig;
+  auth: AuthSettings;
+  metrics: Metrics;
+  authFailures: FailureLimiter;
+} | null = null;
 
 /**
  * The app and its capabilities for ONE request or Workflow step. workerd ties every promise and stream to the
  * request that created it: one request awaiting another's (a shared coalescing table, a refresher's queue, a batch
  * timer) hangs until that other request ends, which for a Workflow downloading an ISO is minutes. So nothing with
  * state in flight is shared; coalescing across requests is the store's lease, as across instances. Only the parsed
- * settings and the counters (plain data) live as long as the isolate. Throws ConfigError naming each bad variable.
+ * settings and the counters (plain data, no promises) live as long as the isolate. Throws ConfigError naming each bad variable.
  */
 export function workersRuntime(env: WorkersEnv): WorkersRuntime {
   if (settled?.env !== env) {
     const config = parseWorkersConfig(env);
-    settled = { env, config, auth: workersAuth(config), metrics: createMetrics() };
+    const auth = workersAuth(config);
+    // Counters per address, shared by the isolate's requests: a guesser is slowed per isolate (a Cloudflare
+    // rate-limiting rule covers every isolate).
+    const authFailures = createFailureLimiter({ limit: auth.failureLimit, windowMs: 60_000, clock: systemClock });
+    settled = { env, config, auth, metrics: createMetrics(), authFailures };
   }
-  const { config, auth, metrics } = settled;
+  const { config, auth, metrics, authFailures } = settled;
   const logger = createWorkersLogger(config['log-level']);
   const store = createR2Store(env.PXECACHE_BUCKET);
   const policy = withHostLists(defaultUrlPolicy, { allow: config['upstream-allow'], deny: config['upstream-deny'] });
@@ -104,6 +115,7 @@ export function workersRuntime(env: WorkersEnv): WorkersRuntime {
     httpsEnabled: true,
     catalogPollMs: 1000,
     auth,
+    authFailures,
     createOnly: null,
     // A revalidation answers before upstream does; its conditional GET (and the dispatch of a changed file) must
     // outlive the response. Following a dispatched job is cut off after 30 s, which costs nothing: it only waits.
