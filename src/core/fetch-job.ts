@@ -9,6 +9,7 @@ import { healedPointer, publish, type PublishResult } from './pointers.js';
 import { versionOf, type PointerRecord, type StatusRecord, type VersionEntry } from './records.js';
 import { upstreamGet, type Conditional } from './upstream-get.js';
 import type { UrlPolicy } from './url-policy.js';
+import type { Ingested, ResumableIngest, ResumePoint } from './resumable.js';
 
 export interface JobDeps {
   readonly store: ObjectStore;
@@ -23,6 +24,8 @@ export interface JobDeps {
   readonly metrics?: Metrics;
   /** Longest one download may take (a trickle that never pauses long enough for the idle timeout). None: no limit. */
   readonly fetchTimeoutMs?: number;
+  /** Downloads that continue where a cut-off one stopped (Workers); absent: every download starts at byte 0. */
+  readonly resumable?: ResumableIngest;
 }
 
 export interface JobInput {
@@ -44,8 +47,9 @@ const MAX_DOWNLOADS = 2;
 /**
  * One revalidation of one name against upstream: conditional GET (validators only when the URL is the one the
  * published bytes came from), stream -> count -> sha256 -> store, verify, then publish with a create-only pointer
- * write. A failure throws and leaves the published pointer untouched; partial bytes are never published and never
- * resumed (a changed upstream always starts a fresh version).
+ * write. A failure throws and leaves the published pointer untouched; partial bytes are never published, and resumed
+ * only by an injected `resumable` ingest, for the same representation (a changed upstream always starts a fresh
+ * version).
  *
  * A mirror respun while the download ran can hand out a file that is neither the old nor the new one (a mirror sync
  * replacing it mid-read): after the download, upstream is asked again with the download's own validators. A 304 (or
@@ -60,8 +64,11 @@ export async function runFetchJob(
 ): Promise<JobOutcome> {
   const current = await healedPointer(deps.store, input.name, new Date(deps.clock.now()).toISOString());
   const conditional = validatorsFor(redactUrl(input.url), current, status);
+  // A download of this name cut off earlier (a Workflow step evicted, say) asks for its rest; the ingest checks
+  // that the answer is the same representation (If-Range) and otherwise starts over.
+  const saved = answered ? null : await deps.resumable?.saved(input.name, redactUrl(input.url));
   // `answered`: the caller's revalidation already has upstream's answer (a change): read it rather than ask again.
-  let response = answered ?? (await get(deps, input, conditional));
+  let response = answered ?? (await get(deps, input, conditional, saved ?? undefined));
   if (response.status === 304 && conditional && current) {
     await response.discard();
     return { kind: 'not-modified', current };
@@ -109,29 +116,47 @@ export async function runFetchJob(
   return { kind: 'publish', result, conditional: validators };
 }
 
-function get(deps: JobDeps, input: JobInput, conditional: Conditional | null): Promise<UpstreamResponse> {
+function get(
+  deps: JobDeps,
+  input: JobInput,
+  conditional: Conditional | null,
+  range?: ResumePoint,
+): Promise<UpstreamResponse> {
   return upstreamGet(deps.upstream, input.url, conditional, {
     maxRedirects: deps.maxRedirects,
     policy: deps.policy,
     userAgent: deps.userAgent,
     ...(input.signal ? { signal: input.signal } : {}),
+    ...(range ? { range } : {}),
   }).then((r) => r.response);
-}
-
-interface Ingested {
-  readonly dataKey: string;
-  readonly sha256: string;
-  readonly size: number;
-  readonly validators: Conditional;
 }
 
 /** A 200's body into a new data object, counted against Content-Length and hashed on the way. */
 async function ingest(deps: JobDeps, input: JobInput, response: UpstreamResponse): Promise<Ingested> {
-  if (response.status !== 200) {
+  const resumable = deps.resumable;
+  // A 206 only answers the Range a resumable ingest asked for (`saved`); it checks that answer itself.
+  if (response.status !== 200 && !(resumable && response.status === 206)) {
     await response.discard();
     throw new UpstreamError('upstream-status', input.url.href, `status ${response.status}`, {
       status: response.status,
     });
+  }
+  const deadline = deps.fetchTimeoutMs === undefined ? Infinity : deps.clock.now() + deps.fetchTimeoutMs;
+  if (resumable) {
+    const url = redactUrl(input.url);
+    return resumable
+      .ingest({
+        name: input.name,
+        url,
+        response,
+        newDataKey: () => keys.data(deps.newId()),
+        again: (from) => get(deps, input, null, from ?? undefined),
+        read: (r) => counted(deps, input, r, deadline, () => undefined),
+      })
+      .catch((err: unknown) => {
+        if (err instanceof PxeError) throw err;
+        throw new UpstreamError('reset', input.url.href, `download failed: ${describe(err)}`, { cause: err });
+      });
   }
   const validators: Conditional = {
     etag: response.header('etag') ?? null,
@@ -140,9 +165,37 @@ async function ingest(deps: JobDeps, input: JobInput, response: UpstreamResponse
   const declared = parseContentLength(response.header('content-length'));
   const dataKey = keys.data(deps.newId());
   const hash = deps.hasher();
-  const deadline = deps.fetchTimeoutMs === undefined ? Infinity : deps.clock.now() + deps.fetchTimeoutMs;
   let size = 0;
-  async function* counted(): AsyncIterable<Uint8Array> {
+  try {
+    // A known length lets a store stream it in one request (R2 needs one); the count above still checks it.
+    const body = counted(deps, input, response, deadline, (chunk) => {
+      size += chunk.byteLength;
+      hash.update(chunk);
+    });
+    await deps.store.put(dataKey, body, declared === null ? {} : { length: declared });
+  } catch (err) {
+    if (err instanceof PxeError) throw err;
+    throw new UpstreamError('reset', input.url.href, `body read failed after ${size} bytes: ${describe(err)}`, {
+      cause: err,
+    });
+  }
+  return { dataKey, sha256: await hash.digest(), size, validators };
+}
+
+/**
+ * One response's body, each chunk counted against its Content-Length (a 206's is the rest) and the fetch deadline,
+ * and passed to `seen` before it goes on; upstream bytes are counted in the metrics whatever happens.
+ */
+async function* counted(
+  deps: JobDeps,
+  input: JobInput,
+  response: UpstreamResponse,
+  deadline: number,
+  seen: (chunk: Uint8Array) => void,
+): AsyncIterable<Uint8Array> {
+  const declared = parseContentLength(response.header('content-length'));
+  let size = 0;
+  try {
     for await (const chunk of response.body) {
       // Checked per chunk: a body that stops altogether is the idle timeout's, one that trickles on is this one's.
       if (deps.clock.now() > deadline) {
@@ -156,30 +209,21 @@ async function ingest(deps: JobDeps, input: JobInput, response: UpstreamResponse
       size += chunk.byteLength;
       if (declared !== null && size > declared)
         throw new UpstreamError('truncated', input.url.href, `body longer than Content-Length ${declared}`);
-      hash.update(chunk);
+      seen(chunk);
       yield chunk;
     }
     if (declared !== null && size !== declared)
       throw new UpstreamError('truncated', input.url.href, `body ended after ${size} of ${declared} bytes`);
-  }
-  try {
-    // A known length lets a store stream it in one request (R2 needs one); the count above still checks it.
-    await deps.store.put(dataKey, counted(), declared === null ? {} : { length: declared });
   } catch (err) {
     // The connection lost (reset or closed) before the announced length: the file is truncated, whoever closed it.
-    const lost = err instanceof UpstreamError && err.code === 'reset';
-    if (lost && declared !== null && size < declared) {
+    if (err instanceof UpstreamError && err.code === 'reset' && declared !== null && size < declared) {
       const why = `connection lost after ${size} of ${declared} bytes: ${describe(err)}`;
       throw new UpstreamError('truncated', input.url.href, why, { cause: err });
     }
-    if (err instanceof PxeError) throw err;
-    throw new UpstreamError('reset', input.url.href, `body read failed after ${size} bytes: ${describe(err)}`, {
-      cause: err,
-    });
+    throw err;
   } finally {
     deps.metrics?.inc('pxecache_upstream_bytes_total', {}, size);
   }
-  return { dataKey, sha256: await hash.digest(), size, validators };
 }
 
 /**

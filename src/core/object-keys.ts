@@ -7,6 +7,7 @@
  *   heads/<name>/~.json                hint: a copy of the latest pointer record (readers probe forward from it)
  *   names/<name>/~/ptr/<gen>.json      pointer log, create-only, generation zero-padded
  *   names/<name>/~/status.json         last-writer-wins status, written by lease holders
+ *   names/<name>/~/resume.json         a cut-off download's progress (Workers: multipart upload id, parts, offset)
  *   leases/<name>/~/<urlhash>/<epoch>.json   fetch leases (cross-process coalescing)
  *   sites/<site>/cfg/<enc(path)>.json  boot-config record of one site (last writer wins; tombstone on delete)
  *   events/<seq>.json                  change log: what changed, create-only, seq zero-padded (see events.ts)
@@ -43,6 +44,7 @@ export const keys = {
     `names/${nk(name)}/ptr/${String(generation).padStart(GEN_WIDTH, '0')}.json`,
   generationFromPointer: (key: string) => Number(key.slice(key.lastIndexOf('/') + 1, -'.json'.length)),
   status: (name: string) => `names/${nk(name)}/status.json`,
+  resume: (name: string) => `names/${nk(name)}/resume.json`,
   leasesPrefix: 'leases/',
   leasesOfName: (name: string) => `leases/${nk(name)}/`,
   leasePrefix: (name: string, urlHash: string) => `leases/${nk(name)}/${urlHash}/`,

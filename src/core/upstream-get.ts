@@ -1,5 +1,6 @@
 import { UpstreamError } from './errors.js';
 import type { UpstreamClient, UpstreamResponse } from './ports.js';
+import type { ResumePoint } from './resumable.js';
 import { parseUpstreamUrl, type UrlPolicy } from './url-policy.js';
 
 export interface Conditional {
@@ -18,13 +19,18 @@ export async function upstreamGet(
   client: UpstreamClient,
   url: URL,
   conditional: Conditional | null,
-  opts: { maxRedirects: number; policy: UrlPolicy; userAgent: string; signal?: AbortSignal },
+  opts: { maxRedirects: number; policy: UrlPolicy; userAgent: string; signal?: AbortSignal; range?: ResumePoint },
 ): Promise<{ response: UpstreamResponse; finalUrl: URL }> {
   let current = url;
   for (let hop = 0; ; hop++) {
     const headers: Record<string, string> = { 'accept-encoding': 'identity', 'user-agent': opts.userAgent };
     if (conditional?.etag) headers['if-none-match'] = conditional.etag;
     if (conditional?.lastModified) headers['if-modified-since'] = conditional.lastModified;
+    // RFC 9110 13.1.5: the rest of the representation whose strong ETag this is (206), else all of the current one.
+    if (opts.range) {
+      headers['range'] = `bytes=${opts.range.offset}-`;
+      headers['if-range'] = opts.range.etag;
+    }
     const response = await client.request({
       url: current,
       headers,

@@ -35,13 +35,22 @@ export interface UpstreamFileOptions {
   readonly gate?: Promise<void>;
   /** The first chunk is sent, then the rest is held until this settles. */
   readonly bodyGate?: Promise<void>;
+  /**
+   * Options for the next requests that would send the file's bytes (GETs not answered 304), one each, in order:
+   * `[{ truncateAt: n }]` cuts the first download only. The file's own options apply once these are used up.
+   */
+  readonly faults?: readonly UpstreamFileOptions[];
+  /** Runs when a `truncateAt` body is cut, before the socket dies (a respin between two attempts, say). */
+  readonly onCut?: () => void;
+  /** Ignore `Range` (answer 200 with the whole file), as servers without range support do. */
+  readonly noRanges?: boolean;
 }
 
 export interface UpstreamRequestRecord {
   readonly path: string;
   readonly method: string;
   readonly headers: IncomingHttpHeaders;
-  /** Status sent, 0 until the headers go out. */
+  /** Status sent (206 for a range), 0 until the headers go out. */
   status: number;
   /** Body bytes written to the socket so far. */
   bodyBytes: number;
@@ -69,6 +78,8 @@ interface Entry {
   readonly etag: string | null;
   readonly lastModified: string | null;
   readonly opts: UpstreamFileOptions;
+  /** `opts.faults` not used yet. */
+  readonly faults: UpstreamFileOptions[];
 }
 
 /** A fixed base keeps Last-Modified deterministic; each `set` moves it one hour later so changes are always newer. */
@@ -112,6 +123,7 @@ export async function createUpstream(): Promise<Upstream> {
         lastModified:
           opts.lastModified === false ? null : (opts.lastModified ?? new Date(BASE_TIME + sets * HOUR).toUTCString()),
         opts,
+        faults: [...(opts.faults ?? [])],
       });
     },
     requests,
@@ -128,12 +140,14 @@ export async function createUpstream(): Promise<Upstream> {
 }
 
 async function respond(
-  entry: Entry | undefined,
+  stored: Entry | undefined,
   method: string,
   headers: IncomingHttpHeaders,
   res: ServerResponse,
   record: UpstreamRequestRecord,
 ): Promise<void> {
+  const fault = stored && method === 'GET' && !notModified(stored, headers) ? stored.faults.shift() : undefined;
+  const entry = stored && fault ? { ...stored, opts: { ...stored.opts, ...fault } } : stored;
   let gone = false;
   res.once('close', () => (gone = true));
   if (entry?.opts.delayMs) await pause(entry.opts.delayMs);
@@ -166,24 +180,28 @@ async function respond(
     return void res.end();
   }
   const { bytes, opts } = entry;
-  record.status = 200;
-  res.writeHead(200, {
+  const from = opts.noRanges ? 0 : rangeStart(entry, headers);
+  record.status = from > 0 ? 206 : 200;
+  res.writeHead(record.status, {
     ...validators,
     'content-type': 'application/octet-stream',
-    ...(opts.chunked ? {} : { 'content-length': bytes.byteLength }),
+    ...(from > 0 ? { 'content-range': `bytes ${from}-${bytes.byteLength - 1}/${bytes.byteLength}` } : {}),
+    ...(opts.chunked ? {} : { 'content-length': bytes.byteLength - from }),
   });
   if (method === 'HEAD') return void res.end();
+  // `truncateAt` and `endAt` are offsets in the file, whatever range was asked for.
   const limit = opts.truncateAt ?? opts.endAt ?? bytes.byteLength;
   const size = opts.chunkDelayMs || opts.bodyGate ? (opts.chunkSize ?? 1024) : limit;
-  for (let at = 0; at < limit; at += size) {
+  for (let at = from; at < limit; at += size) {
     if (gone) return;
     const chunk = bytes.subarray(at, Math.min(limit, at + size));
     await write(res, chunk);
     record.bodyBytes += chunk.byteLength;
-    if (at === 0 && opts.bodyGate) await opts.bodyGate;
+    if (at === from && opts.bodyGate) await opts.bodyGate;
     if (opts.chunkDelayMs && at + size < limit) await pause(opts.chunkDelayMs);
   }
   if (opts.truncateAt !== undefined) {
+    opts.onCut?.();
     // Content-Length promised more: the client must see the connection die mid-body.
     res.socket?.destroy();
     return;
@@ -194,6 +212,20 @@ async function respond(
     return;
   }
   res.end();
+}
+
+/**
+ * Where a `Range: bytes=<n>-` GET starts (RFC 9110 14.2), 0 for the whole file: without `If-Range`, or when it is the
+ * file's strong ETag (13.1.5: a weak or other validator means "send it all").
+ */
+function rangeStart(entry: Entry, headers: IncomingHttpHeaders): number {
+  const m = /^bytes=(\d+)-$/.exec(headers['range']?.trim() ?? '');
+  if (!m) return 0;
+  const ifRange = headers['if-range'] as string | undefined;
+  const strong = entry.etag !== null && !entry.etag.startsWith('W/');
+  if (ifRange !== undefined && !(strong && ifRange.trim() === entry.etag)) return 0;
+  const start = Number(m[1]);
+  return start < entry.bytes.byteLength ? start : 0;
 }
 
 /**

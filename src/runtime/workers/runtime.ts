@@ -18,6 +18,7 @@ import { createR2Store } from '../../storage/r2-store.js';
 import { parseWorkersConfig, workersAuth, type WorkersConfig } from './config.js';
 import { workersSha256 } from './hasher.js';
 import { createWorkersLogger } from './logger.js';
+import { createResumableIngest } from './resumable-ingest.js';
 import { createFetchUpstream } from './upstream.js';
 import { startWorkflow } from './workflow-dispatch.js';
 import pkg from '../../../package.json' with { type: 'json' };
@@ -84,6 +85,8 @@ export function workersRuntime(env: WorkersEnv): WorkersRuntime {
       bodyIdleTimeoutMs: config['idle-timeout'] * 1000,
     }),
     hasher: workersSha256,
+    // Downloads continue after a cut (a reset, an evicted step) from their last stored part, same version only.
+    resumable: createResumableIngest({ bucket: env.PXECACHE_BUCKET, hasher: workersSha256, logger }),
     clock: systemClock,
     logger,
     newId,
