@@ -165,7 +165,7 @@ describe('pxecache on Cloudflare Workers (workerd, R2, Workflows)', () => {
 });
 
 describe('what the Worker left in R2 (read by a separate miniflare)', () => {
-  it('holds each version once, as one put with Content-Length and as equal 8 MiB parts without', async () => {
+  it('holds each version once: a file under one part as one put, 300 MiB as equal 8 MiB parts', async () => {
     await worker.dispose({ keep: true });
     const stored = await openPersistedBucket(worker.persist);
     try {
