@@ -47,6 +47,17 @@ export function parseWorkersConfig(env: Readonly<Record<string, unknown>>): Work
  * caller with `PXECACHE_OPEN_SMART_PROXY` (behind Cloudflare Access or a firewall rule, say).
  */
 export function workersAuth(config: WorkersConfig): AuthSettings {
+  try {
+    return buildAuth(config);
+  } catch (err) {
+    // The shared parsers speak in `serve` flags; on Workers the operator set variables.
+    if (err instanceof ConfigError)
+      throw new ConfigError(err.issues.map((i) => i.replace(/--([a-z][a-z-]*)/g, (_, flag: string) => envName(flag))));
+    throw err;
+  }
+}
+
+function buildAuth(config: WorkersConfig): AuthSettings {
   const tokens = readTokens(config.tokens !== undefined ? { list: config.tokens } : {});
   if (tokens.length === 0)
     throw new ConfigError([
