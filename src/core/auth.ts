@@ -226,6 +226,46 @@ export function authSettings(opts: {
   });
 }
 
+/**
+ * The CN of a certificate subject written as RFC 4514 / 2253 text (`CN=foreman.example.com,O=Example`), as platforms
+ * terminating mutual TLS report it (Cloudflare's certSubjectDN, API Gateway's clientCert.subjectDN); null when it
+ * has none or several.
+ */
+export function commonNameOf(subjectDN: string): string | null {
+  const cns = [...subjectDN.matchAll(/(?:^|,)\s*CN=((?:\\.|[^,\\])*)/gi)].map((m) => m[1] ?? '');
+  return cns.length === 1 ? (cns[0] as string).replace(/\\(.)/g, '$1') : null;
+}
+
+/**
+ * Auth of a fetcher hosted on the Internet (Workers, Lambda), from its `serve`-style settings: bearer tokens are
+ * required (`howToSet` says how to provide them there), client certificates come from the platform's mutual TLS.
+ */
+export function hostedAuth(
+  settings: {
+    readonly tokens?: string | undefined;
+    readonly 'open-smart-proxy': boolean;
+    readonly 'trusted-hosts'?: string | undefined;
+    readonly 'auth-failure-limit': number;
+  },
+  howToSet: string,
+): AuthSettings {
+  const tokens = readTokens(settings.tokens !== undefined ? { list: settings.tokens } : {});
+  if (tokens.length === 0)
+    throw new ConfigError([
+      `--tokens: the fetcher answers on the Internet, so the native API needs bearer tokens: make one with ` +
+        `"pxecache token --id <name> --scopes admin" and ${howToSet}`,
+    ]);
+  // Not a loopback host: `authSettings` requires a token on every native route.
+  return authSettings({
+    host: '0.0.0.0',
+    tokens,
+    insecureNoAuth: false,
+    openSmartProxy: settings['open-smart-proxy'],
+    trustedHosts: parseTrustedHosts(settings['trusted-hosts'] ?? ''),
+    failureLimit: settings['auth-failure-limit'],
+  });
+}
+
 /** 127.0.0.0/8, ::1 (also IPv4-mapped, as a dual-stack socket reports it) and "localhost". */
 export function isLoopback(address: string): boolean {
   const a = address.toLowerCase().replace(/^\[(.*)\]$/, '$1');

@@ -221,3 +221,17 @@ export function parseConfig<C extends CommandName>(
 
 /** `--tftp-root` -> `PXECACHE_TFTP_ROOT` */
 export const envName = (flag: string) => `PXECACHE_${flag.toUpperCase().replace(/-/g, '_')}`;
+
+/**
+ * Runs a parser that reports `serve` flags (`--tokens entry 2: ...`) for a runtime configured by variables (Workers,
+ * Lambda): every issue names `PXECACHE_TOKENS` instead.
+ */
+export function withVariableNames<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (err instanceof ConfigError)
+      throw new ConfigError(err.issues.map((i) => i.replace(/--([a-z][a-z-]*)/g, (_, flag: string) => envName(flag))));
+    throw err;
+  }
+}

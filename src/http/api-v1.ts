@@ -127,6 +127,8 @@ export function apiV1Routes(deps: AppDeps): Hono {
     c.header('Accept-Ranges', 'bytes');
     c.header('Cache-Control', 'public, max-age=31536000, immutable');
     if (c.req.header('if-none-match') === etag) return c.body(null, 304);
+    // The client follows with its own Range header: the store answers it, as it does for this route.
+    if (deps.blobRedirect) return c.redirect(await deps.blobRedirect(index.key), 302);
     const range = parseRange(c.req.header('range'), index.size);
     if (range === 'unsatisfiable') {
       c.header('Content-Range', `bytes */${index.size}`);

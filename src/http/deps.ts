@@ -47,6 +47,11 @@ export interface AppDeps {
    * FixedLengthStream; Node's adapter takes the header as given). Absent: the stream as it is.
    */
   sizedBody?(body: ReadableStream<Uint8Array>, length: number): ReadableStream<Uint8Array>;
+  /**
+   * Where a blob's bytes can be fetched directly (Lambda: a presigned S3 URL, since its responses are capped at
+   * 6 MB buffered / 200 MB streamed): the blob route answers 302 to it. Absent: the route streams the bytes.
+   */
+  blobRedirect?(key: string): Promise<string>;
   /** The peer's IP address as the runtime reports it; `undefined` when unknown (treated as non-loopback). */
   remoteAddress(c: Context): string | undefined;
   /**

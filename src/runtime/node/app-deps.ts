@@ -5,6 +5,7 @@ import { createChangeSignal } from '../../core/changes.js';
 import type { Logger } from '../../core/ports.js';
 import { systemClock } from '../../core/ports.js';
 import type { Site } from '../../core/sites.js';
+import type { FetcherDeps } from '../../core/fetcher.js';
 import type { AppDeps } from '../../http/app.js';
 import type { ObjectStore } from '../../storage/object-store.js';
 import { nodeRemoteAddress } from './auth.js';
@@ -28,13 +29,19 @@ export function createNodeAppDeps(opts: {
   createOnly?: { readonly honoured: boolean; readonly detail: string } | null;
   /** Keep the catalog snapshot fresh in the background (`serve`; route tests leave the store to themselves). */
   maintainCatalog?: boolean;
+  /** Runtime hooks beyond a Node server's: where jobs run, background work, blob redirects (Lambda). */
+  hooks?: Partial<Pick<AppDeps, 'background' | 'blobRedirect' | 'remoteAddress' | 'clientCertificate'>> & {
+    dispatch?: FetcherDeps['dispatch'];
+  };
 }): { deps: AppDeps; close(): Promise<void> } {
   const changes = createChangeSignal();
+  const dispatch = opts.hooks?.dispatch;
   const { fetcher, metrics, close, maintainCatalog } = createNodeFetcher(
     opts.store,
     opts.settings,
     opts.logger,
     changes,
+    dispatch ? { dispatch } : {},
   );
   if (opts.maintainCatalog) maintainCatalog();
   const configs = createBootConfigs({
@@ -59,8 +66,10 @@ export function createNodeAppDeps(opts: {
     catalogPollMs: opts.catalogPollMs ?? 500,
     auth: opts.auth ?? noAuth(),
     createOnly: opts.createOnly ?? null,
-    remoteAddress: nodeRemoteAddress,
-    clientCertificate: nodeClientCertificate,
+    ...(opts.hooks?.background ? { background: opts.hooks.background } : {}),
+    ...(opts.hooks?.blobRedirect ? { blobRedirect: opts.hooks.blobRedirect } : {}),
+    remoteAddress: opts.hooks?.remoteAddress ?? nodeRemoteAddress,
+    clientCertificate: opts.hooks?.clientCertificate ?? nodeClientCertificate,
   };
   return { deps, close };
 }

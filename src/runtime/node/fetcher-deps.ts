@@ -5,7 +5,7 @@ import { describe } from '../../core/errors.js';
 import { createCatalogRefresher } from '../../core/catalog-refresher.js';
 import { compactEvents } from '../../core/events.js';
 import { createMetrics, type Metrics } from '../../core/metrics.js';
-import { createFetcher, type Fetcher } from '../../core/fetcher.js';
+import { createFetcher, type Fetcher, type FetcherDeps } from '../../core/fetcher.js';
 import { sweepExpiredLeases } from '../../core/leases.js';
 import { withHostLists } from '../../core/host-rules.js';
 import type { Logger, UpstreamClient } from '../../core/ports.js';
@@ -41,6 +41,8 @@ export interface NodeFetcherEnvironment {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Default: the system resolver. */
   readonly resolve?: Resolver;
+  /** Where the jobs this process leads run (FetcherDeps.dispatch): Lambda hands them to another invocation. */
+  readonly dispatch?: FetcherDeps['dispatch'];
 }
 
 /** How often a fetcher trims the change log (core/events.ts) to its newest events; cheap when there is nothing to do. */
@@ -124,6 +126,7 @@ export function createNodeFetcher(
     leaseTtlMs: settings['lease-ttl'] * 1000,
     followPollMs: 100,
     ...(changes ? { changes } : {}),
+    ...(environment.dispatch ? { dispatch: environment.dispatch } : {}),
   });
   // Leases of holders that died (kill -9) mid-job, expired for a whole TTL more: nobody else removes them unless the
   // same name and URL is fetched again. In the background: they are already ignored, only their space matters.

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import { authSettings, parseTrustedHosts, readTokens, type AuthSettings } from '../../core/auth.js';
-import { envName, serveSchema } from '../../core/config.js';
+import { hostedAuth, type AuthSettings } from '../../core/auth.js';
+import { envName, serveSchema, withVariableNames } from '../../core/config.js';
 import { ConfigError } from '../../core/errors.js';
 
 /**
@@ -47,31 +47,7 @@ export function parseWorkersConfig(env: Readonly<Record<string, unknown>>): Work
  * caller with `PXECACHE_OPEN_SMART_PROXY` (behind Cloudflare Access or a firewall rule, say).
  */
 export function workersAuth(config: WorkersConfig): AuthSettings {
-  try {
-    return buildAuth(config);
-  } catch (err) {
-    // The shared parsers speak in `serve` flags; on Workers the operator set variables.
-    if (err instanceof ConfigError)
-      throw new ConfigError(err.issues.map((i) => i.replace(/--([a-z][a-z-]*)/g, (_, flag: string) => envName(flag))));
-    throw err;
-  }
-}
-
-function buildAuth(config: WorkersConfig): AuthSettings {
-  const tokens = readTokens(config.tokens !== undefined ? { list: config.tokens } : {});
-  if (tokens.length === 0)
-    throw new ConfigError([
-      'PXECACHE_TOKENS: a Worker answers on the Internet, so the native API needs bearer tokens: make one with ' +
-        '"pxecache token --id <name> --scopes admin" and store the printed entry with ' +
-        '"npx wrangler secret put PXECACHE_TOKENS"',
-    ]);
-  // Not a loopback host: `authSettings` requires a token on every native route.
-  return authSettings({
-    host: '0.0.0.0',
-    tokens,
-    insecureNoAuth: false,
-    openSmartProxy: config['open-smart-proxy'],
-    trustedHosts: parseTrustedHosts(config['trusted-hosts'] ?? ''),
-    failureLimit: config['auth-failure-limit'],
-  });
+  return withVariableNames(() =>
+    hostedAuth(config, 'store the printed entry with "npx wrangler secret put PXECACHE_TOKENS"'),
+  );
 }

@@ -1,5 +1,5 @@
 import type { Context, Hono } from 'hono';
-import type { AuthSettings } from '../../core/auth.js';
+import { commonNameOf, type AuthSettings } from '../../core/auth.js';
 import { createFailureLimiter, type FailureLimiter } from '../../core/auth-failures.js';
 import { createBootConfigs } from '../../core/boot-configs.js';
 import { createCatalogRefresher } from '../../core/catalog-refresher.js';
@@ -143,6 +143,5 @@ function cloudflareClientCertificate(c: Context): ClientCertificate | null {
   const cf = (c.req.raw as { cf?: { tlsClientAuth?: { certVerified?: string; certSubjectDN?: string } } }).cf;
   const auth = cf?.tlsClientAuth;
   if (auth?.certVerified !== 'SUCCESS') return null;
-  const cns = [...(auth.certSubjectDN ?? '').matchAll(/(?:^|,)\s*CN=((?:\\.|[^,\\])*)/gi)].map((m) => m[1] ?? '');
-  return { cn: cns.length === 1 ? (cns[0] as string).replace(/\\(.)/g, '$1') : null };
+  return { cn: commonNameOf(auth.certSubjectDN ?? '') };
 }
