@@ -15,6 +15,8 @@ command -v radosgw >/dev/null 2>&1 || missing+=(radosgw)
 command -v ceph >/dev/null 2>&1 || missing+=(ceph-common)
 command -v curl >/dev/null 2>&1 || missing+=(curl) # scripts/ceph-rgw.sh warms RGW up with signed requests
 [ -x /usr/bin/aws ] || missing+=(awscli) # npm run bench: Debian's awscli is the S3 baseline client
+# test/integration/systemd-units.test.ts: systemd-analyze verify of infra/systemd/ (loads the units, starts nothing).
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 # test/e2e/pxe-boot.test.ts: a QEMU VM PXE-boots (SeaBIOS + the iPXE e1000 ROM) into PXELINUX and a busybox initramfs.
 command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
 [ -f /usr/lib/ipxe/qemu/efi-e1000.rom ] || missing+=(ipxe-qemu)
