@@ -15,7 +15,17 @@ const nodeOnly = {
 };
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'dist-bench/**', 'dist-workers/**', 'node_modules/**', 'coverage/**', 'test-artifacts/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'dist-bench/**',
+      'dist-workers/**',
+      'node_modules/**',
+      'coverage/**',
+      'test-artifacts/**',
+      '**/cdk.out/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
