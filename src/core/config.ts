@@ -230,8 +230,12 @@ export function withVariableNames<T>(run: () => T): T {
   try {
     return run();
   } catch (err) {
-    if (err instanceof ConfigError)
-      throw new ConfigError(err.issues.map((i) => i.replace(/--([a-z][a-z-]*)/g, (_, flag: string) => envName(flag))));
-    throw err;
+    throw variableNamed(err);
   }
+}
+
+/** `withVariableNames` for an error already caught (an async opener's). */
+export function variableNamed(err: unknown): unknown {
+  if (!(err instanceof ConfigError)) return err;
+  return new ConfigError(err.issues.map((i) => i.replace(/--([a-z][a-z-]*)/g, (_, flag: string) => envName(flag))));
 }

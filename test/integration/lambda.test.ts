@@ -7,7 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FileStatus } from '../../src/core/records.js';
 import { bytesOf, sha256 } from '../helpers/api.js';
+import { createLambdaRuntime } from '../../src/runtime/lambda/runtime.js';
 import { LAMBDA_TOKEN, startLambda, v2Event, type LambdaUnderTest } from '../helpers/lambda.js';
+import { rgwEnv } from '../helpers/rgw.js';
 import { createUpstream, type Upstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -88,6 +90,23 @@ describe('AWS Lambda limits and input', () => {
       await short.close();
     }
   }, 30_000);
+
+  it('refuses a configuration it cannot serve, naming the variable', async () => {
+    const never = async () => {};
+    const entry = 'ops:admin:' + sha256('pxc_x');
+    await expect(createLambdaRuntime({ PXECACHE_STORE: 'file:/srv/x', PXECACHE_TOKENS: entry }, never)).rejects.toThrow(
+      /PXECACHE_STORE: "file:\/srv\/x" on Lambda must be s3:\/\/<bucket>\/<prefix>/,
+    );
+    await expect(createLambdaRuntime({ ...rgwEnv(), PXECACHE_STORE: 's3://bkt/p' }, never)).rejects.toThrow(
+      /PXECACHE_TOKENS: the fetcher answers on the Internet/,
+    );
+    await expect(
+      createLambdaRuntime({ PXECACHE_STORE: 's3://b/p', PXECACHE_TOKENS: entry, PXECACHE_KEEP_VERSIONS: '1' }, never),
+    ).rejects.toThrow(/PXECACHE_KEEP_VERSIONS: /);
+    await expect(createLambdaRuntime({ PXECACHE_STORE: 's3://b/p', PXECACHE_TOKENS: entry }, never)).rejects.toThrow(
+      /PXECACHE_STORE: "s3:\/\/b\/p" needs a bucket name/,
+    );
+  });
 
   it('bad input is a 400 naming the field; the native API wants a token', async () => {
     const bad = await lambda.http(

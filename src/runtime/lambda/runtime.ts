@@ -3,7 +3,14 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { handle } from 'hono/aws-lambda';
 import type { Context } from 'hono';
 import { commonNameOf, hostedAuth } from '../../core/auth.js';
-import { envName, parseConfig, serveSchema, withVariableNames, type ServeConfig } from '../../core/config.js';
+import {
+  envName,
+  parseConfig,
+  serveSchema,
+  variableNamed,
+  withVariableNames,
+  type ServeConfig,
+} from '../../core/config.js';
 import { ConfigError } from '../../core/errors.js';
 import type { DispatchedJob } from '../../core/fetcher.js';
 import type { Logger } from '../../core/ports.js';
@@ -39,18 +46,23 @@ const PRESIGN_SECONDS = 900;
  */
 export async function createLambdaRuntime(env: Env, invoke: Invoker, logger?: Logger) {
   const config = lambdaConfig(env);
+  const auth = lambdaAuth(config);
   const log = logger ?? createNodeLogger({ level: config['log-level'] });
   const client = createS3ClientFromEnv(env, s3TimeoutsOf(config));
   const { bucket, prefix } = s3Location(config.store);
   // No create-only probe at each cold start: AWS S3 honours If-None-Match (the deploy guide says to use it).
-  const { store } = await openStore(config.store, 'store', { s3Client: client, probe: false, env });
+  const { store } = await openStore(config.store, 'store', { s3Client: client, probe: false, env }).catch(
+    (err: unknown) => {
+      throw variableNamed(err);
+    },
+  );
   const pending = new Set<Promise<unknown>>();
   const { deps } = createNodeAppDeps({
     store,
     settings: config,
     logger: log,
     sites: parseSites(config.sites, config['server-name']),
-    auth: lambdaAuth(config),
+    auth,
     httpEnabled: false,
     httpsEnabled: true,
     hooks: {
