@@ -2,6 +2,7 @@ import { ConflictError } from './errors.js';
 import type { FetchRequest } from './fetcher.js';
 import { assertStorable, bootFileName, parentNames, validateName } from './naming.js';
 import { keys } from './object-keys.js';
+import type { HasherFactory } from './ports.js';
 import { parseUpstreamUrl, type UpstreamKind, type UrlPolicy } from './url-policy.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
@@ -58,4 +59,11 @@ export async function assertNoDirectoryCollision(store: ObjectStore, name: strin
   const first = nested.keys[0];
   if (first && first !== keys.head(name) && keys.isHead(first))
     throw new ConflictError('prefix', `"${name}" is a directory of the published file "${keys.nameFromHead(first)}"`);
+}
+
+/** The lease key's URL part: a name fetched from two URLs is two jobs. */
+export async function hashUrl(hasher: HasherFactory, url: string): Promise<string> {
+  const h = hasher();
+  h.update(new TextEncoder().encode(url));
+  return (await h.digest()).slice(0, 16);
 }

@@ -1,7 +1,7 @@
 import { createChangeSignal, type ChangeSignal } from './changes.js';
 import { createCheckTimes } from './check-times.js';
 import { PxeError, describe, errorInfo } from './errors.js';
-import { assertNoDirectoryCollision, createTargetResolver, type Target } from './fetch-target.js';
+import { assertNoDirectoryCollision, createTargetResolver, hashUrl, type Target } from './fetch-target.js';
 import { runFetchJob, validatorsFor, type JobDeps, type JobOutcome } from './fetch-job.js';
 import {
   acquireLease,
@@ -63,6 +63,12 @@ export interface Submitted {
   readonly accepted: FileStatus;
   /** Settles with the final status; never rejects (failures are a `failed` status). */
   readonly done: Promise<FileStatus>;
+  /**
+   * Settles once this process has done its own part of the call: a revalidation has upstream's answer, a job has
+   * been handed to its runner (`dispatch`), or, for a job running here, with `done`. A runtime that ends or freezes
+   * after the response (Workers' waitUntil, Lambda) keeps the call alive until then, not for the whole download.
+   */
+  readonly started: Promise<unknown>;
 }
 
 export interface Fetcher {
@@ -152,10 +158,10 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
         baseStatus(target.name, redactUrl(target.url), 'nfs-noop', deps.newId(), now, checkedAt, previous),
       );
       const status = await mustStatus(target.name);
-      return { accepted: status, done: Promise.resolve(status) };
+      return { accepted: status, done: Promise.resolve(status), started: Promise.resolve() };
     }
     const jobId = deps.newId();
-    const urlHash = await hashUrl(deps, target.url.href);
+    const urlHash = await hashUrl(deps.hasher, target.url.href);
     const acquired = await acquireLease(leaseOpts, target.name, urlHash, redactUrl(target.url), jobId);
     if (acquired.kind === 'follower') {
       await answered?.discard();
@@ -166,13 +172,16 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
         state: 'fetching',
         error: null,
       };
-      return { accepted, done: settled(target, follow(acquired.lease, request)) };
+      return { accepted, done: settled(target, follow(acquired.lease, request)), started: Promise.resolve() };
     }
     const checkedAt = previous?.checkedAt ?? null;
     await writeStatus(baseStatus(target.name, redactUrl(target.url), 'fetching', jobId, now, checkedAt, previous));
     const accepted = await mustStatus(target.name);
     const job = { ...target, startedAt: now, jobId, jobKey };
-    if (!deps.dispatch) return { accepted, done: settled(target, lead(acquired.lease, job, previous, answered)) };
+    if (!deps.dispatch) {
+      const done = settled(target, lead(acquired.lease, job, previous, answered));
+      return { accepted, done, started: done };
+    }
     // The runner asks upstream itself: an answer cannot cross into it.
     await answered?.discard();
     const { lease } = acquired;
@@ -185,7 +194,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
         await releaseLease(deps.store, lease);
         throw err;
       });
-    return { accepted, done: settled(target, follow(lease, request)) };
+    return { accepted, done: settled(target, follow(lease, request)), started: Promise.resolve() };
   }
 
   /**
@@ -225,6 +234,8 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     // Until upstream answers, this process reports the name `fetching` (as if a re-fetch had started: it may turn
     // into one), so a caller polling the status after its 200 never takes the old state for the end of its call.
     const unmark = checkTimes.begin(target.name);
+    let answered!: () => void;
+    const started = new Promise<void>((resolve) => (answered = resolve));
     const check = async (): Promise<FileStatus> => {
       const answer = await upstreamGet(deps.upstream, target.url, conditional, {
         maxRedirects: deps.maxRedirects,
@@ -236,16 +247,17 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
         deps.metrics?.inc('pxecache_fetches_total', { result: 'not_modified' });
         checkTimes.record(target.name, previous, new Date(deps.clock.now()).toISOString());
         unmark();
+        answered();
         return checkTimes.overlay(composeStatus(target.name, previous, current));
       }
       // Unmarked once the job's own `fetching` record exists (or the job that holds the lease has one).
       const full = await start(target, request, jobKey, answer?.response ?? null).finally(unmark);
+      void full.started.then(answered, answered);
       return full.done;
     };
-    return {
-      accepted: checkTimes.overlay(composeStatus(target.name, previous, current)),
-      done: settled(target, check()),
-    };
+    const done = settled(target, check());
+    void done.finally(answered);
+    return { accepted: checkTimes.overlay(composeStatus(target.name, previous, current)), done, started };
   }
 
   async function lead(
@@ -384,10 +396,4 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
       return settled(target, lead(job.lease, { ...job, url, jobKey }, job.previous, undefined));
     },
   };
-}
-
-async function hashUrl(deps: FetcherDeps, url: string): Promise<string> {
-  const h = deps.hasher();
-  h.update(new TextEncoder().encode(url));
-  return (await h.digest()).slice(0, 16);
 }

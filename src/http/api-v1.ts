@@ -152,7 +152,7 @@ export function apiV1Routes(deps: AppDeps): Hono {
     const params = await readParams(c);
     const request = fetchRequest(params);
     const submitted = await deps.fetcher.submit(request);
-    deps.background?.(c, submitted.done);
+    deps.background?.(c, submitted.started);
     if (wait === 0) return c.json(submitted.accepted, 202);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), wait * 1000)));

@@ -32,8 +32,8 @@ export function smartProxyRoutes(deps: AppDeps, site: Site): Hono {
     const params = await readParams(c);
     const prefix = required(params, 'prefix');
     const path = required(params, 'path');
-    const { accepted, done } = await deps.fetcher.submit({ prefix, path });
-    deps.background?.(c, done);
+    const { accepted, started } = await deps.fetcher.submit({ prefix, path });
+    deps.background?.(c, started);
     deps.logger.info('fetch_boot_file accepted', {
       site: site.name,
       name: accepted.name,

@@ -63,6 +63,11 @@ describe('dispatched fetch jobs', () => {
     // Nothing ran here: the job crossed as JSON (a Workflow's params) and waits for its runner.
     expect(handed).toHaveLength(1);
     expect(upstream.downloads('/vmlinuz')).toBe(0);
+    // This process's part is over once the job is handed over (Lambda may freeze now), long before the job ends.
+    let finished = false;
+    void first.done.then(() => (finished = true));
+    await Promise.all([first.started, second.started]);
+    expect(finished).toBe(false);
     const job = JSON.parse(JSON.stringify(handed[0])) as DispatchedJob;
     expect(job).toMatchObject({ name: 'boot/t-vmlinuz', basename: 'vmlinuz', url: upstream.url('/vmlinuz') });
 
@@ -73,7 +78,11 @@ describe('dispatched fetch jobs', () => {
     expect(b.version).toBe(a.version);
     expect(upstream.downloads('/vmlinuz')).toBe(1);
     // The lease is released: the next call revalidates (a 304) instead of joining anything.
+    // A revalidation's part ends with upstream's answer (the job's own recheck after its download was a 304 too).
+    const checked = upstream.notModified('/vmlinuz');
     const again = await front.submit({ prefix: 'boot/t', path: upstream.url('/vmlinuz') });
+    await again.started;
+    expect(upstream.notModified('/vmlinuz')).toBe(checked + 1);
     expect((await again.done).state).toBe('ready');
     expect(handed).toHaveLength(1);
   });
