@@ -5,11 +5,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFetcher, type DispatchedJob, type FetcherDeps } from '../../../src/core/fetcher.js';
-import { silentLogger, systemClock } from '../../../src/core/ports.js';
-import { nodeUrlPolicy } from '../../../src/core/url-policy.js';
-import { nodeSha256 } from '../../../src/runtime/node/hasher.js';
 import { createUndiciUpstream } from '../../../src/runtime/node/upstream.js';
 import { createMemoryStore } from '../../../src/storage/memory-store.js';
+import { testFetcherDeps } from '../../helpers/fetcher-deps.js';
 import { sha256 } from '../../helpers/api.js';
 import { createUpstream, type Upstream } from '../../helpers/upstream.js';
 
@@ -29,24 +27,8 @@ afterEach(async () => {
   await upstream.close();
 });
 
-function deps(store: FetcherDeps['store'], extra: Partial<FetcherDeps> = {}): FetcherDeps {
-  return {
-    store,
-    upstream: client,
-    hasher: nodeSha256,
-    clock: systemClock,
-    logger: silentLogger,
-    newId: () => crypto.randomUUID(),
-    policy: nodeUrlPolicy,
-    maxRedirects: 5,
-    keepVersions: 3,
-    userAgent: 'test',
-    instanceId: 'front',
-    leaseTtlMs: 30_000,
-    followPollMs: 20,
-    ...extra,
-  };
-}
+const deps = (store: FetcherDeps['store'], extra: Partial<FetcherDeps> = {}): FetcherDeps =>
+  testFetcherDeps(store, client, { instanceId: 'front', followPollMs: 20, ...extra });
 
 describe('dispatched fetch jobs', () => {
   it('records fetching, hands the job over as JSON, and every caller sees the runner publish it once', async () => {

@@ -10,12 +10,11 @@ import { ConfigError, InputError, UpstreamError } from '../../../src/core/errors
 import { createFetcher } from '../../../src/core/fetcher.js';
 import { hostRefusal, resolvedRefusal, withHostLists } from '../../../src/core/host-rules.js';
 import type { UpstreamClient, UpstreamRequest } from '../../../src/core/ports.js';
-import { silentLogger, systemClock } from '../../../src/core/ports.js';
 import { upstreamGet } from '../../../src/core/upstream-get.js';
 import { defaultUrlPolicy, nodeUrlPolicy, parseUpstreamUrl, type UrlPolicy } from '../../../src/core/url-policy.js';
 import { statusOf } from '../../../src/http/errors.js';
-import { nodeSha256 } from '../../../src/runtime/node/hasher.js';
 import { createMemoryStore } from '../../../src/storage/memory-store.js';
+import { testFetcherDeps } from '../../helpers/fetcher-deps.js';
 
 /** Every notation the WHATWG URL parser accepts for the metadata address, and its IPv6 forms. */
 const METADATA_SPELLINGS = [
@@ -272,21 +271,7 @@ describe('upstream policy: redirects and the fetcher', () => {
   it('a refused submission changes nothing and never reaches upstream', async () => {
     const store = createMemoryStore();
     const { client, seen } = recordingUpstream('http://10.0.0.1/x');
-    const fetcher = createFetcher({
-      store,
-      upstream: client,
-      hasher: nodeSha256,
-      clock: systemClock,
-      logger: silentLogger,
-      newId: () => crypto.randomUUID(),
-      policy: nodeUrlPolicy,
-      maxRedirects: 5,
-      keepVersions: 3,
-      userAgent: 'test',
-      instanceId: 'test',
-      leaseTtlMs: 30_000,
-      followPollMs: 100,
-    });
+    const fetcher = createFetcher(testFetcherDeps(store, client));
     for (const path of METADATA_SPELLINGS) {
       await expect(fetcher.submit({ prefix: 'boot/t', path })).rejects.toMatchObject({ field: 'path' });
     }
