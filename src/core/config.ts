@@ -239,3 +239,16 @@ export function variableNamed(err: unknown): unknown {
   if (!(err instanceof ConfigError)) return err;
   return new ConfigError(err.issues.map((i) => i.replace(/--([a-z][a-z-]*)/g, (_, flag: string) => envName(flag))));
 }
+
+/** The options in `keys` as a runtime configured by variables has them (`PXECACHE_<OPTION>`), unset ones left out. */
+export function optionsFromVariables(
+  keys: readonly string[],
+  env: Readonly<Record<string, unknown>>,
+): Record<string, unknown> {
+  const raw: Record<string, unknown> = {};
+  for (const key of keys) {
+    const value = env[envName(key)];
+    if (typeof value === 'string' || typeof value === 'boolean' || typeof value === 'number') raw[key] = value;
+  }
+  return raw;
+}

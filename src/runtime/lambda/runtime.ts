@@ -4,7 +4,7 @@ import { handle } from 'hono/aws-lambda';
 import type { Context } from 'hono';
 import { commonNameOf, hostedAuth } from '../../core/auth.js';
 import {
-  envName,
+  optionsFromVariables,
   parseConfig,
   serveSchema,
   variableNamed,
@@ -121,11 +121,7 @@ function lambdaRequest(c: Context) {
 }
 
 function lambdaConfig(env: Env): ServeConfig {
-  const raw: Record<string, unknown> = {};
-  for (const key of Object.keys(serveSchema.shape)) {
-    const value = env[envName(key)];
-    if (value !== undefined) raw[key] = value;
-  }
+  const raw = optionsFromVariables(Object.keys(serveSchema.shape), env);
   const config = withVariableNames(() => parseConfig('serve', raw));
   if (!config.store.startsWith('s3://'))
     throw new ConfigError([`PXECACHE_STORE: "${config.store}" on Lambda must be s3://<bucket>/<prefix>`]);

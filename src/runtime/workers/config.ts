@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { hostedAuth, type AuthSettings } from '../../core/auth.js';
-import { envName, serveSchema, withVariableNames } from '../../core/config.js';
+import { envName, optionsFromVariables, serveSchema, withVariableNames } from '../../core/config.js';
 import { ConfigError } from '../../core/errors.js';
 
 /**
@@ -30,12 +30,7 @@ export type WorkersConfig = Readonly<z.output<typeof workersSchema>>;
 
 /** Every problem at once, each naming its variable (`PXECACHE_KEEP_VERSIONS: ...`). */
 export function parseWorkersConfig(env: Readonly<Record<string, unknown>>): WorkersConfig {
-  const raw: Record<string, unknown> = {};
-  for (const key of Object.keys(workersSchema.shape)) {
-    const value = env[envName(key)];
-    if (typeof value === 'string' || typeof value === 'boolean' || typeof value === 'number') raw[key] = value;
-  }
-  const parsed = workersSchema.safeParse(raw);
+  const parsed = workersSchema.safeParse(optionsFromVariables(Object.keys(workersSchema.shape), env));
   if (!parsed.success)
     throw new ConfigError(parsed.error.issues.map((i) => `${envName(String(i.path[0] ?? ''))}: ${i.message}`));
   return Object.freeze(parsed.data);
