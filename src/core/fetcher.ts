@@ -115,7 +115,8 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     const forget = () => {
       if (running.get(jobKey) === started) running.delete(jobKey);
     };
-    started.then((s) => s.done.finally(forget), forget);
+    // Dispatched: joined through its lease from now on (kept here, it was joined after it had ended elsewhere).
+    started.then((s) => (deps.dispatch ? s.started : s.done).finally(forget), forget);
     return started;
   }
 

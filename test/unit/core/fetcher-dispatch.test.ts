@@ -69,6 +69,31 @@ describe('dispatched fetch jobs', () => {
     expect(handed).toHaveLength(1);
   });
 
+  // Regression (route suite on Lambda): a call made right after the job ended elsewhere, before this process had
+  // looked at the lease again, joined the finished job and never revalidated, so a respin was never fetched.
+  it('a call after the job ended elsewhere revalidates instead of joining it', async () => {
+    upstream.set('/vmlinuz', 'kernel v1');
+    const store = createMemoryStore();
+    const handed: DispatchedJob[] = [];
+    // This process looks at the lease only once a minute: it cannot have noticed the job's end.
+    const front = createFetcher(deps(store, { followPollMs: 60_000, dispatch: async (job) => void handed.push(job) }));
+    const runner = createFetcher(deps(store, { instanceId: 'workflow' }));
+    const path = upstream.url('/vmlinuz');
+    await (
+      await front.submit({ prefix: 'boot/t', path })
+    ).started;
+    await runner.runDispatched(handed[0] as DispatchedJob);
+    upstream.set('/vmlinuz', 'kernel v2');
+    const respin = await front.submit({ prefix: 'boot/t', path });
+    await respin.started;
+    expect(handed).toHaveLength(2);
+    expect(await runner.runDispatched(handed[1] as DispatchedJob)).toMatchObject({
+      state: 'ready',
+      sha256: sha256('kernel v2'),
+      generation: 2,
+    });
+  });
+
   it('a dispatch that fails records the failure, frees the name and refuses the call', async () => {
     upstream.set('/initrd.img', 'initrd');
     const store = createMemoryStore();
