@@ -11,6 +11,12 @@ export interface OptionSpec {
   readonly required: boolean;
 }
 
+/**
+ * Commands that take operands (`pxecache rollback <name>`): each operand fills the option of that name, in order, so
+ * `pxecache rollback boot/x` and `pxecache rollback --target boot/x` are the same and help lists it once.
+ */
+export type Operands = readonly string[];
+
 /** Flags, env names, defaults and descriptions, read off the zod schema so help and parsing cannot drift. */
 export function optionSpecs(schema: ZodObject): OptionSpec[] {
   return Object.entries(schema.shape).map(([flag, field]) => {
@@ -34,14 +40,19 @@ export function collectOptions(
   specs: readonly OptionSpec[],
   argv: readonly string[],
   env: Record<string, string | undefined>,
+  operands: Operands = [],
 ): Record<string, unknown> {
   const byFlag = new Map(specs.map((s) => [s.flag, s]));
   const out: Record<string, unknown> = {};
   const issues: string[] = [];
+  let operand = 0;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (!arg.startsWith('--')) {
-      issues.push(`unexpected argument "${arg}"`);
+      const flag = operands[operand++];
+      if (flag === undefined) issues.push(`unexpected argument "${arg}"`);
+      else if (out[flag] !== undefined) issues.push(`--${flag}: given twice (as an argument and as --${flag})`);
+      else out[flag] = arg;
       continue;
     }
     const eq = arg.indexOf('=');
@@ -67,6 +78,10 @@ export function collectOptions(
         i++;
       }
     }
+    if (out[flag] !== undefined && operands.includes(flag)) {
+      issues.push(`--${flag}: given twice (as an argument and as --${flag})`);
+      continue;
+    }
     out[flag] = value;
   }
   if (issues.length) throw new ConfigError(issues);
@@ -77,9 +92,14 @@ export function collectOptions(
   return out;
 }
 
-export function helpText(command: string, summary: string, specs: readonly OptionSpec[]): string {
+export function helpText(
+  command: string,
+  summary: string,
+  specs: readonly OptionSpec[],
+  operands: Operands = [],
+): string {
   const lines = [
-    `usage: pxecache ${command} [options]`,
+    `usage: pxecache ${command}${operands.map((o) => ` <${o}>`).join('')} [options]`,
     '',
     summary,
     '',

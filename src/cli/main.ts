@@ -2,7 +2,7 @@
 // The flags keep a long transfer's memory flat (README "Memory"): a 1 MiB young generation is collected often, so
 // the body's chunks (external memory) are freed within a few MiB instead of ~50; and compiling undici's WebAssembly
 // parser with one tier instead of two avoids a 35 MiB spike at the first request.
-import { commands, parseConfig, type CommandName } from '../core/config.js';
+import { commandOperands, commands, parseConfig, type CommandName } from '../core/config.js';
 import { createNodeLogger } from '../runtime/node/logger.js';
 import { VERSION } from '../runtime/node/version.js';
 import { collectOptions, helpText, optionSpecs } from './args.js';
@@ -44,11 +44,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const name = command as CommandName;
   const specs = optionSpecs(commands[name]);
+  const operands = commandOperands[name] ?? [];
   if (rest.includes('--help') || rest.includes('-h')) {
-    print(helpText(name, SUMMARIES[name], specs));
+    print(helpText(name, SUMMARIES[name], specs, operands));
     return 0;
   }
-  const raw = collectOptions(specs, rest, process.env);
+  const raw = collectOptions(specs, rest, process.env, operands);
   if (name === 'serve') {
     const config = parseConfig('serve', raw);
     return runServe(config, createNodeLogger({ level: config['log-level'] }));

@@ -201,6 +201,9 @@ export type TokenConfig = Readonly<z.output<typeof tokenSchema>>;
 export const commands = { serve: serveSchema, agent: agentSchema, fetch: fetchSchema, token: tokenSchema } as const;
 export type CommandName = keyof typeof commands;
 
+/** Options a command also takes as operands, in order (`pxecache <command> <operand>...`); see cli/args.ts. */
+export const commandOperands: Partial<Record<CommandName, readonly string[]>> = {};
+
 /** Validates raw option values (strings from flags or env), reporting every issue at once as `--flag: problem`. */
 export function parseConfig<C extends CommandName>(
   command: C,

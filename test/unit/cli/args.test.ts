@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { collectOptions, helpText, optionSpecs } from '../../../src/cli/args.js';
+import { ConfigError } from '../../../src/core/errors.js';
+
+const schema = z.object({
+  target: z.string().describe('name or prefix'),
+  to: z.string().optional().describe('version'),
+  'dry-run': z.coerce.boolean().default(false).describe('show only'),
+});
+const specs = optionSpecs(schema);
+
+function issuesOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.issues];
+    throw err;
+  }
+  return [];
+}
+
+describe('collectOptions with operands', () => {
+  it('fills the operand options in order, wherever flags stand', () => {
+    expect(collectOptions(specs, ['--to', 'abc', 'boot/x'], {}, ['target'])).toEqual({ to: 'abc', target: 'boot/x' });
+    expect(collectOptions(specs, ['boot/x', '--dry-run'], {}, ['target'])).toEqual({
+      target: 'boot/x',
+      'dry-run': true,
+    });
+  });
+
+  it('takes the operand as a flag too, but not both', () => {
+    expect(collectOptions(specs, ['--target', 'boot/x'], {}, ['target'])).toEqual({ target: 'boot/x' });
+    expect(issuesOf(() => collectOptions(specs, ['boot/x', '--target', 'boot/y'], {}, ['target']))).toEqual([
+      '--target: given twice (as an argument and as --target)',
+    ]);
+  });
+
+  it('refuses arguments beyond the operands, naming them', () => {
+    expect(issuesOf(() => collectOptions(specs, ['boot/x', 'boot/y'], {}, ['target']))).toEqual([
+      'unexpected argument "boot/y"',
+    ]);
+    expect(issuesOf(() => collectOptions(specs, ['boot/x'], {}))).toEqual(['unexpected argument "boot/x"']);
+  });
+
+  it('shows operands in the usage line', () => {
+    expect(helpText('rollback', 'Roll back.', specs, ['target']).split('\n')[0]).toBe(
+      'usage: pxecache rollback <target> [options]',
+    );
+  });
+});
