@@ -10,7 +10,33 @@ export interface VersionEntry {
   readonly basename: string;
   /** Store key of the bytes. */
   readonly key: string;
+  /** The upstream checksum document the bytes matched; null or absent: upstream published none for this file. */
+  readonly verifiedBy?: VerifiedBy | null;
 }
+
+/** An upstream checksum document that lists a file (`.treeinfo` `[checksums]`, `SHA256SUMS`, `MD5SUMS`). */
+export interface VerifiedBy {
+  readonly kind: 'treeinfo' | 'sha256sums' | 'md5sums';
+  /** The document's URL (credentials redacted). */
+  readonly url: string;
+  readonly algorithm: 'sha256' | 'md5';
+}
+
+/** A pointer moved by an operator (rollback) stays there until unpinned: revalidations record, never publish. */
+export interface Pin {
+  readonly version: string;
+  readonly at: string;
+  readonly reason: 'rollback' | 'pin';
+}
+
+/** Upstream's newer bytes, stored and verified while the name was pinned: published by `unpin`. */
+export interface HeldVersion extends VersionEntry {
+  readonly etag: string | null;
+  readonly lastModified: string | null;
+}
+
+/** A kept version as the public status shows it. */
+export type PublicVersion = Omit<VersionEntry, 'key' | 'basename' | 'verifiedBy'>;
 
 /** One entry of a name's pointer log; created once (create-only write), never modified. */
 export interface PointerRecord extends VersionEntry {
@@ -22,6 +48,8 @@ export interface PointerRecord extends VersionEntry {
   readonly startedAt: number;
   /** Kept versions, newest first, the current one included. */
   readonly versions: readonly VersionEntry[];
+  /** Set by a rollback (or pin); null or absent: revalidations publish as usual. */
+  readonly pinned?: Pin | null;
 }
 
 export type FileState = 'fetching' | 'ready' | 'failed' | 'nfs-noop';
@@ -49,6 +77,8 @@ export interface StatusRecord {
   readonly checkedAt: string | null;
   readonly error: ErrorInfo | null;
   readonly upstream: UpstreamValidators | null;
+  /** Newer upstream bytes a revalidation found while the name was pinned (published by unpin). */
+  readonly held?: HeldVersion | null;
 }
 
 /** GET /api/v1/files/<name> */
@@ -63,7 +93,13 @@ export interface FileStatus {
   readonly checkedAt: string | null;
   readonly error: ErrorInfo | null;
   readonly generation: number;
-  readonly versions: readonly Omit<VersionEntry, 'key' | 'basename'>[];
+  readonly versions: readonly PublicVersion[];
+  /** The checksum document the published version matched, or null. */
+  readonly verifiedBy: VerifiedBy | null;
+  /** Set while an operator's rollback holds the pointer (until unpin), else null. */
+  readonly pinned: Pin | null;
+  /** Upstream's newer version recorded while pinned, or null. */
+  readonly held: PublicVersion | null;
 }
 
 /** One published name as agents consume it (GET /api/v1/files). */

@@ -2,7 +2,7 @@ import { hasLiveLease } from './leases.js';
 import { keys } from './object-keys.js';
 import { latestPointer } from './pointers.js';
 import type { Clock } from './ports.js';
-import type { ErrorInfo, FileState, FileStatus, PointerRecord, StatusRecord } from './records.js';
+import type { ErrorInfo, FileState, FileStatus, PointerRecord, PublicVersion, StatusRecord } from './records.js';
 import { getJson, type ObjectStore } from '../storage/object-store.js';
 
 /**
@@ -47,15 +47,20 @@ export function composeStatus(
     checkedAt: record?.checkedAt ?? pointer?.fetchedAt ?? null,
     error: state === 'failed' ? error : null,
     generation: pointer?.generation ?? 0,
-    versions: (pointer?.versions ?? []).map(({ version, sha256, size, url, fetchedAt }) => ({
-      version,
-      sha256,
-      size,
-      url,
-      fetchedAt,
-    })),
+    versions: (pointer?.versions ?? []).map(publicVersion),
+    verifiedBy: pointer?.verifiedBy ?? null,
+    pinned: pointer?.pinned ?? null,
+    held: pointer?.pinned && record?.held ? publicVersion(record.held) : null,
   };
 }
+
+const publicVersion = ({ version, sha256, size, url, fetchedAt }: PublicVersion): PublicVersion => ({
+  version,
+  sha256,
+  size,
+  url,
+  fetchedAt,
+});
 
 /** A status record of `state` for a job, carrying over the upstream validators last seen. */
 export function baseStatus(
@@ -84,5 +89,8 @@ export function unknownStatus(name: string, url: string): FileStatus {
     error: null,
     generation: 0,
     versions: [],
+    verifiedBy: null,
+    pinned: null,
+    held: null,
   };
 }

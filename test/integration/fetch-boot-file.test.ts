@@ -24,6 +24,9 @@ const STATUS_FIELDS = [
   'error',
   'generation',
   'versions',
+  'verifiedBy',
+  'pinned',
+  'held',
 ].sort();
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const KERNEL = '/os/9/images/pxeboot/vmlinuz';

@@ -104,13 +104,27 @@ export function readyStatus(name: string, current: Served, generation: number, o
     error: null,
     generation,
     versions: [head, ...older.map((s) => versionEntry(s))],
+    verifiedBy: null,
+    pinned: null,
+    held: null,
   };
 }
 
 /** The status of a name that never published a version. */
 export function unpublished(name: string, url: string, state: FileStatus['state'], checkedAt: unknown) {
   const none = { version: null, sha256: null, size: null, fetchedAt: null };
-  return { name, url, state, ...none, checkedAt, generation: 0, versions: [] };
+  return {
+    name,
+    url,
+    state,
+    ...none,
+    checkedAt,
+    generation: 0,
+    versions: [],
+    verifiedBy: null,
+    pinned: null,
+    held: null,
+  };
 }
 
 /** A loopback port nothing listens on (bound, then released). */
