@@ -13,7 +13,8 @@ export interface OptionSpec {
 
 /**
  * Commands that take operands (`pxecache rollback <name>`): each operand fills the option of that name, in order, so
- * `pxecache rollback boot/x` and `pxecache rollback --target boot/x` are the same and help lists it once.
+ * `pxecache rollback boot/x` and `pxecache rollback --target boot/x` are the same and help lists it once. A last
+ * operand written `names...` takes every remaining argument, as an array.
  */
 export type Operands = readonly string[];
 
@@ -49,6 +50,14 @@ export function collectOptions(
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (!arg.startsWith('--')) {
+      const spec = operands[operand] ?? '';
+      if (spec.endsWith('...')) {
+        const flag = spec.slice(0, -3);
+        if (out[flag] !== undefined && !Array.isArray(out[flag]))
+          issues.push(`--${flag}: given twice (as arguments and as --${flag})`);
+        else out[flag] = [...((out[flag] as string[] | undefined) ?? []), arg];
+        continue;
+      }
       const flag = operands[operand++];
       if (flag === undefined) issues.push(`unexpected argument "${arg}"`);
       else if (out[flag] !== undefined) issues.push(`--${flag}: given twice (as an argument and as --${flag})`);
@@ -78,7 +87,7 @@ export function collectOptions(
         i++;
       }
     }
-    if (out[flag] !== undefined && operands.includes(flag)) {
+    if (out[flag] !== undefined && (operands.includes(flag) || operands.includes(`${flag}...`))) {
       issues.push(`--${flag}: given twice (as an argument and as --${flag})`);
       continue;
     }
@@ -99,7 +108,7 @@ export function helpText(
   operands: Operands = [],
 ): string {
   const lines = [
-    `usage: pxecache ${command}${operands.map((o) => ` <${o}>`).join('')} [options]`,
+    `usage: pxecache ${command}${operands.map((o) => (o.endsWith('...') ? ` [<${o.slice(0, -3)}>...]` : ` <${o}>`)).join('')} [options]`,
     '',
     summary,
     '',

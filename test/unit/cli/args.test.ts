@@ -43,6 +43,17 @@ describe('collectOptions with operands', () => {
     expect(issuesOf(() => collectOptions(specs, ['boot/x'], {}))).toEqual(['unexpected argument "boot/x"']);
   });
 
+  it('collects the remaining arguments into a variadic last operand', () => {
+    const names = optionSpecs(z.object({ names: z.array(z.string()).optional(), out: z.string() }));
+    expect(collectOptions(names, ['a', '--out', 'f', 'b'], {}, ['names...'])).toEqual({ names: ['a', 'b'], out: 'f' });
+    expect(issuesOf(() => collectOptions(names, ['a', '--names', 'b'], {}, ['names...']))).toEqual([
+      '--names: given twice (as an argument and as --names)',
+    ]);
+    expect(helpText('export', 'Export.', names, ['names...']).split('\n')[0]).toBe(
+      'usage: pxecache export [<names>...] [options]',
+    );
+  });
+
   it('shows operands in the usage line', () => {
     expect(helpText('rollback', 'Roll back.', specs, ['target']).split('\n')[0]).toBe(
       'usage: pxecache rollback <target> [options]',
