@@ -8,12 +8,16 @@ import { VERSION } from '../runtime/node/version.js';
 import { collectOptions, helpText, optionSpecs } from './args.js';
 import { runAgent, runFetch, runServe, runToken } from './commands.js';
 import { EXIT_USAGE, exitCodeOf, messageOf } from './exit.js';
+import { runExport } from './export.js';
+import { runImport } from './import.js';
 
 const SUMMARIES: Record<CommandName, string> = {
   serve: 'Run the fetcher (smart-proxy TFTP routes + native API); --tftp-root also runs an agent in-process.',
   agent: 'Keep a TFTP root in sync with a fetcher or a store: verified versions, relative links swapped atomically.',
   fetch: 'Fetch one boot file into a store, without a server; prints the final status as JSON.',
   token: 'Make a bearer token: prints it once, and the hashed entry to configure on the server.',
+  import: 'Put local boot files (or a bundle from pxecache export) into a store as if fetched from --as-url.',
+  export: 'Write the current version of published names, with their upstream validators, as one bundle file.',
 };
 
 const USAGE = `pxecache ${VERSION}: edge cache for network-boot files
@@ -23,6 +27,9 @@ usage:
   pxecache agent  --source <http(s)-url | store-url> --tftp-root <dir> [--once] [--site <name>] [--state-dir <dir>]
   pxecache fetch  --store <store-url> --prefix <p> --url <u>
   pxecache token  --id <name> [--scopes read|fetch|admin[+...]]
+  pxecache import <file|dir> --store <store-url> --prefix <p> --as-url <u>
+  pxecache import <bundle> --store <store-url>
+  pxecache export --store <store-url> --out <file> [--prefix <p>] [<name>...]
   pxecache <command> --help
 
 store URLs: file:<dir> (embedded default), s3://<bucket>/<prefix>`;
@@ -59,6 +66,12 @@ async function main(argv: string[]): Promise<number> {
     return runAgent(config, createNodeLogger({ level: config['log-level'] }), print);
   }
   if (name === 'token') return runToken(parseConfig('token', raw), print);
+  if (name === 'import') {
+    const config = parseConfig('import', raw);
+    const note = (line: string) => void process.stderr.write(`${line}\n`);
+    return runImport(config, createNodeLogger({ level: config['log-level'] }), print, note);
+  }
+  if (name === 'export') return runExport(parseConfig('export', raw), print);
   const config = parseConfig('fetch', raw);
   return runFetch(config, createNodeLogger({ level: config['log-level'] }), print);
 }

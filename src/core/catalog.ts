@@ -114,7 +114,8 @@ function isEntry(e: unknown): e is CatalogEntry {
   );
 }
 
-async function publishedNames(store: ObjectStore): Promise<string[]> {
+/** Every name with a head record (published at least once), in key order. */
+export async function publishedNames(store: ObjectStore): Promise<string[]> {
   const names: string[] = [];
   for await (const key of listAll(store, keys.headsPrefix)) {
     if (keys.isHead(key)) names.push(keys.nameFromHead(key));

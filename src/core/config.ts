@@ -180,6 +180,44 @@ export const fetchSchema = z.object({
   ...upstream,
 });
 
+/** Options of a command that writes a store without serving or fetching (`import`). */
+const storeWriter = {
+  'keep-versions': upstream['keep-versions'],
+  'accept-single-writer': upstream['accept-single-writer'],
+  's3-part-size': upstream['s3-part-size'],
+  's3-queue-size': upstream['s3-queue-size'],
+  ...s3Timeouts,
+  'stale-write-age': upstream['stale-write-age'],
+  'log-level': upstream['log-level'],
+};
+
+export const importSchema = z.object({
+  source: z
+    .string()
+    .min(1)
+    .describe('a boot file, a directory of them (not recursive), or a bundle made by pxecache export'),
+  store: storeUrl.default('file:./pxecache-data/store').describe(storeHelp),
+  prefix: z.string().optional().describe('destination prefix, as for fetch (media; a bundle carries its own names)'),
+  'as-url': z
+    .string()
+    .optional()
+    .describe('upstream URL the file stands for, where revalidations go (a directory: its URL, ending in "/")'),
+  'upstream-allow': upstream['upstream-allow'],
+  'upstream-deny': upstream['upstream-deny'],
+  ...storeWriter,
+});
+
+export const exportSchema = z.object({
+  names: z
+    .union([z.array(z.string().min(1)), z.string().transform((v) => v.split(/\s+/).filter(Boolean))])
+    .optional()
+    .describe('names to export (operands; as a variable: separated by spaces)'),
+  store: storeUrl.default('file:./pxecache-data/store').describe(storeHelp),
+  out: z.string().min(1).describe('bundle file to write (a tar archive; written under a temporary name, then renamed)'),
+  prefix: z.string().min(1).optional().describe('export every name starting with this (default: all, unless names)'),
+  ...s3Timeouts,
+});
+
 const scopeList = new RegExp(`^(${SCOPES.join('|')})([+,](${SCOPES.join('|')}))*$`);
 export const tokenSchema = z.object({
   id: z
@@ -197,12 +235,24 @@ export type ServeConfig = Readonly<z.output<typeof serveSchema>>;
 export type AgentConfig = Readonly<z.output<typeof agentSchema>>;
 export type FetchConfig = Readonly<z.output<typeof fetchSchema>>;
 export type TokenConfig = Readonly<z.output<typeof tokenSchema>>;
+export type ImportConfig = Readonly<z.output<typeof importSchema>>;
+export type ExportConfig = Readonly<z.output<typeof exportSchema>>;
 
-export const commands = { serve: serveSchema, agent: agentSchema, fetch: fetchSchema, token: tokenSchema } as const;
+export const commands = {
+  serve: serveSchema,
+  agent: agentSchema,
+  fetch: fetchSchema,
+  token: tokenSchema,
+  import: importSchema,
+  export: exportSchema,
+} as const;
 export type CommandName = keyof typeof commands;
 
 /** Options a command also takes as operands, in order (`pxecache <command> <operand>...`); see cli/args.ts. */
-export const commandOperands: Partial<Record<CommandName, readonly string[]>> = {};
+export const commandOperands: Partial<Record<CommandName, readonly string[]>> = {
+  import: ['source'],
+  export: ['names...'],
+};
 
 /** Validates raw option values (strings from flags or env), reporting every issue at once as `--flag: problem`. */
 export function parseConfig<C extends CommandName>(

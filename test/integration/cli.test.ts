@@ -6,19 +6,9 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, runCli } from '../helpers/cli.js';
 
-const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
-
-function run(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 20_000 },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const run = (args: string[], env: Record<string, string> = {}) => runCli(args, env);
 
 describe('the pxecache bin', () => {
   it("runs by itself (executable, shebang) with the node flags that keep a transfer's memory flat", async () => {
@@ -66,7 +56,7 @@ describe('pxecache CLI (built dist/, as installed)', () => {
   });
 
   it('prints help for every command with each option and its environment variable', async () => {
-    for (const command of ['serve', 'agent', 'fetch']) {
+    for (const command of ['serve', 'agent', 'fetch', 'import', 'export']) {
       const { code, stdout } = await run([command, '--help']);
       expect(code).toBe(0);
       expect(stdout).toContain(`usage: pxecache ${command}`);
