@@ -121,11 +121,15 @@ function targetOf(resolver: ReturnType<typeof createTargetResolver>, prefix: str
   }
 }
 
-/** The regular files directly in `dir`, by name; anything else (symlinks, directories, devices) is skipped, said so. */
+/**
+ * The regular files directly in `dir`, by name; anything else (symlinks, directories, devices) is skipped, said so,
+ * and so are hidden files: a medium's `.treeinfo` or `.discinfo` is not a boot file, and no name may start with ".".
+ */
 async function regularFiles(dir: string, note: Out): Promise<{ path: string; name: string }[]> {
   const files = [];
   for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    if (entry.isFile()) files.push({ path: join(dir, entry.name), name: entry.name });
+    if (entry.name.startsWith('.')) note(`skipped ${join(dir, entry.name)}: a hidden file (not a boot file)`);
+    else if (entry.isFile()) files.push({ path: join(dir, entry.name), name: entry.name });
     else note(`skipped ${join(dir, entry.name)}: ${entry.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}`);
   }
   if (!files.length) throw new InputError('source', `${dir} has no regular files to import`);

@@ -67,6 +67,7 @@ describe.each(['file', 's3'] as const)('pxecache import / export on the %s store
     await writeFile(join(media, 'vmlinuz'), kernel);
     await writeFile(join(media, 'initrd.img'), initrd);
     await symlink('vmlinuz', join(media, 'vmlinuz-latest'));
+    await writeFile(join(media, '.discinfo'), 'not a boot file\n');
     upstream = await createUpstream();
     upstream.set('/images/pxeboot/vmlinuz', kernel);
     upstream.set('/images/pxeboot/initrd.img', initrd);
@@ -119,6 +120,7 @@ describe.each(['file', 's3'] as const)('pxecache import / export on the %s store
     );
     expect(all.stderr).toContain(`skipped ${join(media, 'vmlinuz-latest')}: a symbolic link`);
     expect(all.stderr).toContain(`skipped ${join(media, 'isolinux')}: not a regular file`);
+    expect(all.stderr).toContain(`skipped ${join(media, '.discinfo')}: a hidden file (not a boot file)`);
     expect((await statusIn(store, KERNEL)).generation).toBe(1);
     expect(upstream.requests).toHaveLength(0);
   });
