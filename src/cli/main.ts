@@ -7,6 +7,7 @@ import { createNodeLogger } from '../runtime/node/logger.js';
 import { VERSION } from '../runtime/node/version.js';
 import { collectOptions, helpText, optionSpecs } from './args.js';
 import { runAgent, runFetch, runServe, runToken } from './commands.js';
+import { runGc } from './gc.js';
 import { EXIT_USAGE, exitCodeOf, messageOf } from './exit.js';
 
 const SUMMARIES: Record<CommandName, string> = {
@@ -14,6 +15,7 @@ const SUMMARIES: Record<CommandName, string> = {
   agent: 'Keep a TFTP root in sync with a fetcher or a store: verified versions, relative links swapped atomically.',
   fetch: 'Fetch one boot file into a store, without a server; prints the final status as JSON.',
   token: 'Make a bearer token: prints it once, and the hashed entry to configure on the server.',
+  gc: 'Delete from the store the versions no name keeps any more, after a grace period (--dry-run: only show them).',
 };
 
 const USAGE = `pxecache ${VERSION}: edge cache for network-boot files
@@ -23,6 +25,7 @@ usage:
   pxecache agent  --source <http(s)-url | store-url> --tftp-root <dir> [--once] [--site <name>] [--state-dir <dir>]
   pxecache fetch  --store <store-url> --prefix <p> --url <u>
   pxecache token  --id <name> [--scopes read|fetch|admin[+...]]
+  pxecache gc     --store <store-url> [--dry-run] [--grace <seconds>]
   pxecache <command> --help
 
 store URLs: file:<dir> (embedded default), s3://<bucket>/<prefix>`;
@@ -59,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
     return runAgent(config, createNodeLogger({ level: config['log-level'] }), print);
   }
   if (name === 'token') return runToken(parseConfig('token', raw), print);
+  if (name === 'gc') return runGc(parseConfig('gc', raw), print);
   const config = parseConfig('fetch', raw);
   return runFetch(config, createNodeLogger({ level: config['log-level'] }), print);
 }

@@ -91,6 +91,15 @@ const upstream = {
   'log-level': z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('log verbosity'),
 };
 
+/** A year: far beyond any useful GC interval or grace period, and still a safe timer delay. */
+const MAX_GC_SECONDS = 365 * 86_400;
+const gcGrace = z.coerce
+  .number()
+  .min(0)
+  .max(MAX_GC_SECONDS)
+  .default(86_400)
+  .describe('store GC: seconds an unreferenced version or data object stays before it is deleted');
+
 export const serveSchema = z.object({
   port: z.coerce.number().int().min(0).max(65_535).default(8000).describe('HTTP port (0 picks a free one)'),
   host: z.string().min(1).default('127.0.0.1').describe('address to bind'),
@@ -106,6 +115,14 @@ export const serveSchema = z.object({
     .default('')
     .describe('more sites, each a virtual smart proxy at /sites/<name>: "east=<tftp server name>,west"'),
   'agent-interval': seconds(2, 'in-process agent: catalog poll interval, seconds'),
+  'gc-interval': z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_GC_SECONDS)
+    .default(86_400)
+    .describe('store GC (see pxecache gc) every this many seconds, the first 10 minutes after start; 0: never'),
+  'gc-grace': gcGrace,
   'tokens-file': z
     .string()
     .min(1)
@@ -180,6 +197,13 @@ export const fetchSchema = z.object({
   ...upstream,
 });
 
+export const gcSchema = z.object({
+  store: storeUrl.default('file:./pxecache-data/store').describe(storeHelp),
+  'dry-run': bool(false, 'only show what would go: delete nothing and record nothing (not even the marks)'),
+  grace: gcGrace,
+  ...s3Timeouts,
+});
+
 const scopeList = new RegExp(`^(${SCOPES.join('|')})([+,](${SCOPES.join('|')}))*$`);
 export const tokenSchema = z.object({
   id: z
@@ -197,8 +221,15 @@ export type ServeConfig = Readonly<z.output<typeof serveSchema>>;
 export type AgentConfig = Readonly<z.output<typeof agentSchema>>;
 export type FetchConfig = Readonly<z.output<typeof fetchSchema>>;
 export type TokenConfig = Readonly<z.output<typeof tokenSchema>>;
+export type GcConfig = Readonly<z.output<typeof gcSchema>>;
 
-export const commands = { serve: serveSchema, agent: agentSchema, fetch: fetchSchema, token: tokenSchema } as const;
+export const commands = {
+  serve: serveSchema,
+  agent: agentSchema,
+  fetch: fetchSchema,
+  token: tokenSchema,
+  gc: gcSchema,
+} as const;
 export type CommandName = keyof typeof commands;
 
 /** Options a command also takes as operands, in order (`pxecache <command> <operand>...`); see cli/args.ts. */
