@@ -13,11 +13,13 @@ type Out = (line: string) => void;
  * nothing it has not re-checked.
  */
 export async function runGc(config: GcConfig, out: Out): Promise<number> {
+  const dryRun = config['dry-run'];
   const { store, description } = await openStore(config.store, 'store', {
     probe: false,
     s3Timeouts: s3TimeoutsOf(config),
+    // Opening a file store removes a dead writer's stale temps: not on a dry run, which changes nothing.
+    ...(dryRun ? { staleWriteMs: Number.POSITIVE_INFINITY } : {}),
   });
-  const dryRun = config['dry-run'];
   const now = systemClock.now();
   const report = await collectGarbage(store, { graceMs: config.grace * 1000, dryRun, clock: systemClock });
   const verb = dryRun ? 'would delete' : 'deleted';
