@@ -4,6 +4,7 @@ import { parseSites } from '../core/sites.js';
 import { createApp } from '../http/app.js';
 import { createNodeAppDeps } from '../runtime/node/app-deps.js';
 import { loadNodeAuth } from '../runtime/node/auth.js';
+import { startStoreGc } from '../runtime/node/store-gc-timer.js';
 import { startInProcessAgent } from '../runtime/node/in-process-agent.js';
 import { listen } from '../runtime/node/listen.js';
 import { loadHttps } from '../runtime/node/tls.js';
@@ -39,6 +40,7 @@ export async function startNodeServer(config: ServeConfig, logger: Logger) {
   logger.info('pxecache serving', { url, ...tls, store: description, version: VERSION, sites: siteNames });
   const stopWatching = auth.watch();
   const agent = await startInProcessAgent({ config, store, description, fetcher: deps.fetcher, logger });
+  const gc = startStoreGc({ store, intervalSeconds: config['gc-interval'], graceSeconds: config['gc-grace'], logger });
   return {
     url,
     httpsUrl,
@@ -48,7 +50,7 @@ export async function startNodeServer(config: ServeConfig, logger: Logger) {
       stopWatching();
       const agentStopped = agent.stop();
       await listeners.close();
-      await agentStopped;
+      await Promise.all([agentStopped, gc.stop()]);
       await closeDeps();
     },
   };

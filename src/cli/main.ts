@@ -7,6 +7,7 @@ import { createNodeLogger } from '../runtime/node/logger.js';
 import { VERSION } from '../runtime/node/version.js';
 import { collectOptions, helpText, optionSpecs } from './args.js';
 import { runAgent, runFetch, runServe, runToken } from './commands.js';
+import { runGc } from './gc.js';
 import { EXIT_USAGE, exitCodeOf, messageOf } from './exit.js';
 import { runExport } from './export.js';
 import { runImport } from './import.js';
@@ -18,6 +19,7 @@ const SUMMARIES: Record<CommandName, string> = {
   token: 'Make a bearer token: prints it once, and the hashed entry to configure on the server.',
   import: 'Put local boot files (or a bundle from pxecache export) into a store as if fetched from --as-url.',
   export: 'Write the current version of published names, with their upstream validators, as one bundle file.',
+  gc: 'Delete from the store the versions no name keeps any more, after a grace period (--dry-run: only show them).',
 };
 
 const USAGE = `pxecache ${VERSION}: edge cache for network-boot files
@@ -30,6 +32,7 @@ usage:
   pxecache import <file|dir> --store <store-url> --prefix <p> --as-url <u>
   pxecache import <bundle> --store <store-url>
   pxecache export --store <store-url> --out <file> [--prefix <p>] [<name>...]
+  pxecache gc     --store <store-url> [--dry-run] [--grace <seconds>]
   pxecache <command> --help
 
 store URLs: file:<dir> (embedded default), s3://<bucket>/<prefix>`;
@@ -72,6 +75,7 @@ async function main(argv: string[]): Promise<number> {
     return runImport(config, createNodeLogger({ level: config['log-level'] }), print, note);
   }
   if (name === 'export') return runExport(parseConfig('export', raw), print);
+  if (name === 'gc') return runGc(parseConfig('gc', raw), print);
   const config = parseConfig('fetch', raw);
   return runFetch(config, createNodeLogger({ level: config['log-level'] }), print);
 }

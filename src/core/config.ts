@@ -91,6 +91,15 @@ const upstream = {
   'log-level': z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('log verbosity'),
 };
 
+/** A year: far beyond any useful GC interval or grace period, and still a safe timer delay. */
+const MAX_GC_SECONDS = 365 * 86_400;
+const gcGrace = z.coerce
+  .number()
+  .min(0)
+  .max(MAX_GC_SECONDS)
+  .default(86_400)
+  .describe('store GC: seconds an unreferenced version or data object stays before it is deleted');
+
 export const serveSchema = z.object({
   port: z.coerce.number().int().min(0).max(65_535).default(8000).describe('HTTP port (0 picks a free one)'),
   host: z.string().min(1).default('127.0.0.1').describe('address to bind'),
@@ -106,6 +115,14 @@ export const serveSchema = z.object({
     .default('')
     .describe('more sites, each a virtual smart proxy at /sites/<name>: "east=<tftp server name>,west"'),
   'agent-interval': seconds(2, 'in-process agent: catalog poll interval, seconds'),
+  'gc-interval': z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_GC_SECONDS)
+    .default(86_400)
+    .describe('store GC (see pxecache gc) every this many seconds, the first 10 minutes after start; 0: never'),
+  'gc-grace': gcGrace,
   'tokens-file': z
     .string()
     .min(1)
@@ -218,6 +235,13 @@ export const exportSchema = z.object({
   ...s3Timeouts,
 });
 
+export const gcSchema = z.object({
+  store: storeUrl.default('file:./pxecache-data/store').describe(storeHelp),
+  'dry-run': bool(false, 'only show what would go: delete nothing and record nothing (not even the marks)'),
+  grace: gcGrace,
+  ...s3Timeouts,
+});
+
 const scopeList = new RegExp(`^(${SCOPES.join('|')})([+,](${SCOPES.join('|')}))*$`);
 export const tokenSchema = z.object({
   id: z
@@ -237,6 +261,7 @@ export type FetchConfig = Readonly<z.output<typeof fetchSchema>>;
 export type TokenConfig = Readonly<z.output<typeof tokenSchema>>;
 export type ImportConfig = Readonly<z.output<typeof importSchema>>;
 export type ExportConfig = Readonly<z.output<typeof exportSchema>>;
+export type GcConfig = Readonly<z.output<typeof gcSchema>>;
 
 export const commands = {
   serve: serveSchema,
@@ -245,6 +270,7 @@ export const commands = {
   token: tokenSchema,
   import: importSchema,
   export: exportSchema,
+  gc: gcSchema,
 } as const;
 export type CommandName = keyof typeof commands;
 

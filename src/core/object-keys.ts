@@ -13,6 +13,7 @@
  *   events/<seq>.json                  change log: what changed, create-only, seq zero-padded (see events.ts)
  *   events-head.json                   hint: the latest seq (readers and writers probe forward from it)
  *   catalog.json                       hint: every name's pointer record as of one seq (readers apply the log after it)
+ *   gc/marks.json                      store GC: when each unreferenced blob / data object was first seen (store-gc.ts)
  */
 
 export const enc = (name: string) => encodeURIComponent(name);
@@ -31,14 +32,20 @@ const EPOCH_WIDTH = 10;
 const SEQ_WIDTH = 16;
 
 export const keys = {
+  dataPrefix: 'data/',
   data: (id: string) => `data/${id}`,
+  blobsPrefix: 'blobs/',
   blob: (sha256: string) => `blobs/${sha256}`,
+  shaFromBlob: (key: string) => key.slice('blobs/'.length),
   headsPrefix: 'heads/',
   head: (name: string) => `heads/${nk(name)}.json`,
   /** Heads of names nested under `name/` (for the directory-collision rule). */
   headsUnder: (name: string) => `heads/${name}/`,
   isHead: (key: string) => key.startsWith('heads/') && key.endsWith('/~.json'),
   nameFromHead: (key: string) => key.slice('heads/'.length, -'/~.json'.length),
+  namesPrefix: 'names/',
+  /** The name whose records `key` (under `names/`) is one of: `~` cannot occur in a name, so the first `/~/` ends it. */
+  nameFromRecord: (key: string) => key.slice('names/'.length, key.indexOf('/~/')),
   pointerPrefix: (name: string) => `names/${nk(name)}/ptr/`,
   pointer: (name: string, generation: number) =>
     `names/${nk(name)}/ptr/${String(generation).padStart(GEN_WIDTH, '0')}.json`,
@@ -50,6 +57,8 @@ export const keys = {
   leasePrefix: (name: string, urlHash: string) => `leases/${nk(name)}/${urlHash}/`,
   lease: (name: string, urlHash: string, epoch: number) =>
     `leases/${nk(name)}/${urlHash}/${String(epoch).padStart(EPOCH_WIDTH, '0')}.json`,
+  sitesPrefix: 'sites/',
+  isConfig: (key: string) => /^sites\/[^/]+\/cfg\/[^/]+\.json$/.test(key),
   configsPrefix: (site: string) => `sites/${site}/cfg/`,
   config: (site: string, path: string) => `sites/${site}/cfg/${enc(path)}.json`,
   configPathFromKey: (site: string, key: string) => dec(key.slice(`sites/${site}/cfg/`.length, -'.json'.length)),
@@ -59,4 +68,5 @@ export const keys = {
   seqFromEvent: (key: string) => Number(key.slice('events/'.length, -'.json'.length)),
   eventsHead: 'events-head.json',
   catalogSnapshot: 'catalog.json',
+  gcMarks: 'gc/marks.json',
 };
