@@ -13,6 +13,7 @@
  *   events/<seq>.json                  change log: what changed, create-only, seq zero-padded (see events.ts)
  *   events-head.json                   hint: the latest seq (readers and writers probe forward from it)
  *   catalog.json                       hint: every name's pointer record as of one seq (readers apply the log after it)
+ *   checksums/<urlhash>.json           an upstream checksum document's entries and validators (see checksum-check.ts)
  */
 
 export const enc = (name: string) => encodeURIComponent(name);
@@ -59,4 +60,5 @@ export const keys = {
   seqFromEvent: (key: string) => Number(key.slice('events/'.length, -'.json'.length)),
   eventsHead: 'events-head.json',
   catalogSnapshot: 'catalog.json',
+  checksums: (urlHash: string) => `checksums/${urlHash}.json`,
 };
