@@ -1,5 +1,6 @@
 import type { ObjectStore } from '../storage/object-store.js';
 import { indexBlob } from './blobs.js';
+import { verifyDownload } from './checksum-check.js';
 import { redactUrl } from './redact.js';
 import { PxeError, UpstreamError, describe } from './errors.js';
 import type { Metrics } from './metrics.js';
@@ -15,6 +16,8 @@ export interface JobDeps {
   readonly store: ObjectStore;
   readonly upstream: UpstreamClient;
   readonly hasher: HasherFactory;
+  /** Streaming MD5, for media that publish only `MD5SUMS`; absent: those documents are not used (checksum-check.ts). */
+  readonly md5?: HasherFactory;
   readonly clock: Clock;
   readonly newId: () => string;
   readonly policy: UrlPolicy;
@@ -46,8 +49,8 @@ const MAX_DOWNLOADS = 2;
 
 /**
  * One revalidation of one name against upstream: conditional GET (validators only when the URL is the one the
- * published bytes came from), stream -> count -> sha256 -> store, verify, then publish with a create-only pointer
- * write. A failure throws and leaves the published pointer untouched; partial bytes are never published, and resumed
+ * published bytes came from), stream -> count -> sha256 -> store, verify (against the medium's own checksum document
+ * when it has one: checksum-check.ts), then publish with a create-only pointer write. A failure throws and leaves the published pointer untouched; partial bytes are never published, and resumed
  * only by an injected `resumable` ingest, for the same representation (a changed upstream always starts a fresh
  * version).
  *
@@ -95,6 +98,13 @@ export async function runFetchJob(
     await deps.store.delete(dataKey);
     return { kind: 'unchanged', current, conditional: validators };
   }
+  // After the download is confirmed, so a document and a file respun together are compared as upstream now has them.
+  const verifiedBy = await verifyDownload(deps, { url: input.url, sha256, dataKey, ...signalOf(input) }).catch(
+    async (err: unknown) => {
+      await deps.store.delete(dataKey);
+      throw err;
+    },
+  );
   const key = await indexBlob(deps.store, sha256, size, dataKey);
   const entry: VersionEntry = {
     version: versionOf(sha256),
@@ -104,6 +114,7 @@ export async function runFetchJob(
     fetchedAt: new Date(deps.clock.now()).toISOString(),
     basename: input.basename,
     key,
+    ...(verifiedBy ? { verifiedBy } : {}),
   };
   const result = await publish(deps.store, {
     name: input.name,
@@ -126,7 +137,7 @@ function get(
     maxRedirects: deps.maxRedirects,
     policy: deps.policy,
     userAgent: deps.userAgent,
-    ...(input.signal ? { signal: input.signal } : {}),
+    ...signalOf(input),
     ...(range ? { range } : {}),
   }).then((r) => r.response);
 }
@@ -266,6 +277,8 @@ export function validatorsFor(
     return { etag: current.etag, lastModified: current.lastModified };
   return null;
 }
+
+const signalOf = (input: JobInput) => (input.signal ? { signal: input.signal } : {});
 
 function parseContentLength(value: string | undefined): number | null {
   if (value === undefined || !/^\d+$/.test(value.trim())) return null;

@@ -14,6 +14,7 @@
  *   events-head.json                   hint: the latest seq (readers and writers probe forward from it)
  *   catalog.json                       hint: every name's pointer record as of one seq (readers apply the log after it)
  *   gc/marks.json                      store GC: when each unreferenced blob / data object was first seen (store-gc.ts)
+ *   checksums/<urlhash>.json           an upstream checksum document's entries and validators (see checksum-check.ts)
  */
 
 export const enc = (name: string) => encodeURIComponent(name);
@@ -69,4 +70,5 @@ export const keys = {
   eventsHead: 'events-head.json',
   catalogSnapshot: 'catalog.json',
   gcMarks: 'gc/marks.json',
+  checksums: (urlHash: string) => `checksums/${urlHash}.json`,
 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { workersSha256 } from '../../src/runtime/workers/hasher.js';
+import { workersMd5, workersSha256 } from '../../src/runtime/workers/hasher.js';
 
 const MiB = 1024 * 1024;
 
@@ -38,5 +38,18 @@ describe('workers sha256 (crypto.DigestStream)', () => {
       at += n;
     }
     expect(await h.digest()).toBe(hex(await crypto.subtle.digest('SHA-256', data)));
+  });
+});
+
+describe('workers md5 (crypto.DigestStream), for media that publish only MD5SUMS', () => {
+  it('matches the RFC 1321 vectors, whole and split', async () => {
+    const md5 = async (...chunks: string[]) => {
+      const h = workersMd5();
+      for (const c of chunks) h.update(new TextEncoder().encode(c));
+      return h.digest();
+    };
+    expect(await md5()).toBe('d41d8cd98f00b204e9800998ecf8427e');
+    expect(await md5('abc')).toBe('900150983cd24fb0d6963f7d28e17f72');
+    expect(await md5('message ', '', 'digest')).toBe('f96b697d7cb7938d525a2f31aaf161d0');
   });
 });

@@ -14,7 +14,7 @@ import { redactUrl } from '../../core/redact.js';
 import { nodeUrlPolicy } from '../../core/url-policy.js';
 import type { ObjectStore } from '../../storage/object-store.js';
 import type { Resolver } from './guarded-lookup.js';
-import { nodeSha256 } from './hasher.js';
+import { nodeMd5, nodeSha256 } from './hasher.js';
 import { createUndiciUpstream } from './upstream.js';
 import { proxyFromEnv, readCaFile } from './upstream-dispatcher.js';
 import { VERSION } from './version.js';
@@ -114,6 +114,7 @@ export function createNodeFetcher(
     metrics,
     upstream,
     hasher: nodeSha256,
+    md5: nodeMd5,
     clock: systemClock,
     logger,
     newId: randomUUID,

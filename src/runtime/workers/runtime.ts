@@ -16,7 +16,7 @@ import { createApp } from '../../http/app.js';
 import type { ClientCertificate } from '../../http/deps.js';
 import { createR2Store } from '../../storage/r2-store.js';
 import { parseWorkersConfig, workersAuth, type WorkersConfig } from './config.js';
-import { workersSha256 } from './hasher.js';
+import { workersMd5, workersSha256 } from './hasher.js';
 import { createWorkersLogger } from './logger.js';
 import { createResumableIngest } from './resumable-ingest.js';
 import { createFetchUpstream } from './upstream.js';
@@ -85,6 +85,7 @@ export function workersRuntime(env: WorkersEnv): WorkersRuntime {
       bodyIdleTimeoutMs: config['idle-timeout'] * 1000,
     }),
     hasher: workersSha256,
+    md5: workersMd5,
     // Downloads continue after a cut (a reset, an evicted step) from their last stored part, same version only.
     resumable: createResumableIngest({ bucket: env.PXECACHE_BUCKET, hasher: workersSha256, logger }),
     clock: systemClock,
