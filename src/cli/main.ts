@@ -8,12 +8,15 @@ import { VERSION } from '../runtime/node/version.js';
 import { collectOptions, helpText, optionSpecs } from './args.js';
 import { runAgent, runFetch, runServe, runToken } from './commands.js';
 import { EXIT_USAGE, exitCodeOf, messageOf } from './exit.js';
+import { runRollback, runUnpin } from './lifecycle.js';
 
 const SUMMARIES: Record<CommandName, string> = {
   serve: 'Run the fetcher (smart-proxy TFTP routes + native API); --tftp-root also runs an agent in-process.',
   agent: 'Keep a TFTP root in sync with a fetcher or a store: verified versions, relative links swapped atomically.',
   fetch: 'Fetch one boot file into a store, without a server; prints the final status as JSON.',
   token: 'Make a bearer token: prints it once, and the hashed entry to configure on the server.',
+  rollback: 'Move a name (or every name of a prefix) back to a kept version and pin it there until unpinned.',
+  unpin: 'Remove a rollback pin; a newer version held while pinned becomes current.',
 };
 
 const USAGE = `pxecache ${VERSION}: edge cache for network-boot files
@@ -23,6 +26,8 @@ usage:
   pxecache agent  --source <http(s)-url | store-url> --tftp-root <dir> [--once] [--site <name>] [--state-dir <dir>]
   pxecache fetch  --store <store-url> --prefix <p> --url <u>
   pxecache token  --id <name> [--scopes read|fetch|admin[+...]]
+  pxecache rollback <name|prefix> --store <store-url> [--to <version>]
+  pxecache unpin    <name|prefix> --store <store-url>
   pxecache <command> --help
 
 store URLs: file:<dir> (embedded default), s3://<bucket>/<prefix>`;
@@ -59,6 +64,14 @@ async function main(argv: string[]): Promise<number> {
     return runAgent(config, createNodeLogger({ level: config['log-level'] }), print);
   }
   if (name === 'token') return runToken(parseConfig('token', raw), print);
+  if (name === 'rollback') {
+    const config = parseConfig('rollback', raw);
+    return runRollback(config, createNodeLogger({ level: config['log-level'] }), print);
+  }
+  if (name === 'unpin') {
+    const config = parseConfig('unpin', raw);
+    return runUnpin(config, createNodeLogger({ level: config['log-level'] }), print);
+  }
   const config = parseConfig('fetch', raw);
   return runFetch(config, createNodeLogger({ level: config['log-level'] }), print);
 }
