@@ -301,6 +301,8 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
         deps.logger.warn('lease release failed; it will expire', { ...log, err: describe(err) }),
       );
     }
+    if (outcome?.kind === 'publish' && outcome.result.kind === 'held')
+      deps.logger.info('held, not published: the name is pinned', { ...log, version: outcome.result.entry.version });
     if (outcome?.kind === 'publish' && outcome.result.kind === 'published') {
       deps.logger.info('published', {
         ...log,

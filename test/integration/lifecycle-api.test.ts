@@ -3,13 +3,22 @@
  * scope only, 400/404/409 JSON naming the field or the name and changing nothing, and the statuses they answer while
  * a real upstream respins behind the pin.
  */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readlink, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authSettings, hashToken, readTokens, tokenListEntry } from '../../src/core/auth.js';
 import type { FileStatus } from '../../src/core/records.js';
 import { nodeSha256 } from '../../src/runtime/node/hasher.js';
-import { bytesOf, sha256 } from '../helpers/api.js';
+import { bytesOf, fetchBootFile, overHttp, sha256 } from '../helpers/api.js';
 import { createHarness, TRANSPORTS, type Harness } from '../helpers/app-harness.js';
+import { startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
 import { createUpstream, type Upstream } from '../helpers/upstream.js';
+import { waitFor } from '../helpers/wait.js';
+
+const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 const TOKENS = { read: 'pxc_read-token-agent', fetch: 'pxc_fetch-token-ci', admin: 'pxc_admin-token-ops' };
 const LIST = [
@@ -126,4 +135,74 @@ describe.each(TRANSPORTS)('rollback and unpin over the native API via %s', (tran
     expect(again.files[0]).toMatchObject({ outcome: 'not-pinned', from: version(v3) });
     expect(await generation()).toBe(4);
   });
+});
+
+describe('rollback over HTTP with a serve process, Foreman revalidating and an agent reading over HTTP', () => {
+  let dir: string;
+  let up: Upstream;
+  let serve: ServeProcess;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pxecache-rollback-http-'));
+    up = await createUpstream();
+    serve = await startServeProcess(join(dir, 'store'));
+  });
+  afterAll(async () => {
+    await serve.stop();
+    await up.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const root = () => join(dir, 'tftpboot');
+  const agentOnce = () =>
+    new Promise<void>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        [CLI, 'agent', '--source', serve.url, '--tftp-root', root(), '--once'],
+        { env: { PATH: process.env.PATH ?? '' }, timeout: 30_000 },
+        (err, stdout, stderr) => (err ? reject(new Error(stdout + stderr)) : resolve()),
+      ),
+    );
+  const linked = async () => readlink(join(root(), NAME));
+  const api = (path: string, body: unknown) =>
+    fetch(`${serve.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  const status = async () => (await (await fetch(`${serve.url}/api/v1/files/${NAME}`)).json()) as FileStatus;
+
+  it('the agent moves its link back after a rollback, stays while Foreman revalidates, and follows the unpin', async () => {
+    const [v1, v2, v3] = ['v1', 'v2', 'v3'].map((s) => bytesOf(`http-${s}`, 100_000)) as [Buffer, Buffer, Buffer];
+    for (const bytes of [v1, v2]) {
+      up.set(KERNEL, bytes);
+      expect((await api('/api/v1/fetch?wait=20', { prefix: 'boot/t', path: up.url(KERNEL) })).status).toBe(200);
+    }
+    await agentOnce();
+    expect(await linked()).toBe(`t-vmlinuz-orig/${version(v2)}/vmlinuz`);
+
+    expect((await api('/api/v1/rollback', { target: 'boot/t' })).status).toBe(200);
+    await agentOnce();
+    expect(await linked()).toBe(`t-vmlinuz-orig/${version(v1)}/vmlinuz`);
+
+    up.set(KERNEL, v3);
+    const foreman = await fetchBootFile(overHttp(serve.url), { prefix: 'boot/t', path: up.url(KERNEL) });
+    expect(foreman.status).toBe(200);
+    const held = await waitFor(
+      'v3 held',
+      async () => {
+        const got = await status();
+        return { done: got.state === 'ready' && got.held !== null, value: got };
+      },
+      { timeoutMs: 20_000 },
+    );
+    expect(held).toMatchObject({ version: version(v1), generation: 3, held: { version: version(v3) } });
+    await agentOnce();
+    expect(await linked()).toBe(`t-vmlinuz-orig/${version(v1)}/vmlinuz`);
+
+    expect((await api('/api/v1/unpin', { target: NAME })).status).toBe(200);
+    await agentOnce();
+    expect(await linked()).toBe(`t-vmlinuz-orig/${version(v3)}/vmlinuz`);
+    expect(up.downloads(KERNEL)).toBe(3);
+  }, 60_000);
 });
