@@ -79,7 +79,7 @@ export async function rollback(
     );
   const at = new Date(clock.now()).toISOString();
   const move = (current: PointerRecord) => rolledBack(current, opts.to, at, fields);
-  members.forEach(move);
+  members.forEach(move); // throws for any name that cannot move, before one is written
   return moveAll(store, members, at, async (current) => ({ outcome: 'pinned', record: move(current) }));
 }
 
@@ -125,6 +125,7 @@ async function moveAll(
       const record = await writeNext<PointerRecord>(store, member.name, async (current) => {
         if (!current) throw new NotFoundError(`"${member.name}" is no longer published`);
         from = current.version;
+        outcome = 'not-pinned'; // decided afresh on each attempt: a lost race reads a newer record
         const decision = await decide(current);
         if (!decision) return { stop: current };
         outcome = decision.outcome;
