@@ -11,6 +11,7 @@ import { runGc } from './gc.js';
 import { EXIT_USAGE, exitCodeOf, messageOf } from './exit.js';
 import { runExport } from './export.js';
 import { runImport } from './import.js';
+import { runRollback, runUnpin } from './lifecycle.js';
 
 const SUMMARIES: Record<CommandName, string> = {
   serve: 'Run the fetcher (smart-proxy TFTP routes + native API); --tftp-root also runs an agent in-process.',
@@ -20,6 +21,8 @@ const SUMMARIES: Record<CommandName, string> = {
   import: 'Put local boot files (or a bundle from pxecache export) into a store as if fetched from --as-url.',
   export: 'Write the current version of published names, with their upstream validators, as one bundle file.',
   gc: 'Delete from the store the versions no name keeps any more, after a grace period (--dry-run: only show them).',
+  rollback: 'Move a name (or every name of a prefix) back to a kept version and pin it there until unpinned.',
+  unpin: 'Remove a rollback pin; a newer version held while pinned becomes current.',
 };
 
 const USAGE = `pxecache ${VERSION}: edge cache for network-boot files
@@ -33,6 +36,8 @@ usage:
   pxecache import <bundle> --store <store-url>
   pxecache export --store <store-url> --out <file> [--prefix <p>] [<name>...]
   pxecache gc     --store <store-url> [--dry-run] [--grace <seconds>]
+  pxecache rollback <name|prefix> --store <store-url> [--to <version>]
+  pxecache unpin    <name|prefix> --store <store-url>
   pxecache <command> --help
 
 store URLs: file:<dir> (embedded default), s3://<bucket>/<prefix>`;
@@ -76,6 +81,14 @@ async function main(argv: string[]): Promise<number> {
   }
   if (name === 'export') return runExport(parseConfig('export', raw), print);
   if (name === 'gc') return runGc(parseConfig('gc', raw), print);
+  if (name === 'rollback') {
+    const config = parseConfig('rollback', raw);
+    return runRollback(config, createNodeLogger({ level: config['log-level'] }), print);
+  }
+  if (name === 'unpin') {
+    const config = parseConfig('unpin', raw);
+    return runUnpin(config, createNodeLogger({ level: config['log-level'] }), print);
+  }
   const config = parseConfig('fetch', raw);
   return runFetch(config, createNodeLogger({ level: config['log-level'] }), print);
 }

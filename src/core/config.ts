@@ -255,6 +255,27 @@ export const tokenSchema = z.object({
     .describe('read (agents), fetch (POST /api/v1/fetch), admin (everything); joined with "+"'),
 });
 
+/** `rollback` and `unpin` (core/rollback.ts): pointer moves in a store, as a writer, without a server. */
+const lifecycle = {
+  target: z
+    .string()
+    .min(1)
+    .describe('a published name (boot/x-vmlinuz), or a prefix: every name fetched under it (kernel + initrd)'),
+  store: storeUrl.default('file:./pxecache-data/store').describe(storeHelp),
+  'accept-single-writer': upstream['accept-single-writer'],
+  ...s3Timeouts,
+  'log-level': upstream['log-level'],
+};
+export const rollbackSchema = z.object({
+  ...lifecycle,
+  to: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('the kept version to move to (a single name only; default: the one before the current)'),
+});
+export const unpinSchema = z.object({ ...lifecycle, 'keep-versions': upstream['keep-versions'] });
+
 export type ServeConfig = Readonly<z.output<typeof serveSchema>>;
 export type AgentConfig = Readonly<z.output<typeof agentSchema>>;
 export type FetchConfig = Readonly<z.output<typeof fetchSchema>>;
@@ -262,6 +283,8 @@ export type TokenConfig = Readonly<z.output<typeof tokenSchema>>;
 export type ImportConfig = Readonly<z.output<typeof importSchema>>;
 export type ExportConfig = Readonly<z.output<typeof exportSchema>>;
 export type GcConfig = Readonly<z.output<typeof gcSchema>>;
+export type RollbackConfig = Readonly<z.output<typeof rollbackSchema>>;
+export type UnpinConfig = Readonly<z.output<typeof unpinSchema>>;
 
 export const commands = {
   serve: serveSchema,
@@ -271,6 +294,8 @@ export const commands = {
   import: importSchema,
   export: exportSchema,
   gc: gcSchema,
+  rollback: rollbackSchema,
+  unpin: unpinSchema,
 } as const;
 export type CommandName = keyof typeof commands;
 
@@ -278,6 +303,8 @@ export type CommandName = keyof typeof commands;
 export const commandOperands: Partial<Record<CommandName, readonly string[]>> = {
   import: ['source'],
   export: ['names...'],
+  rollback: ['target'],
+  unpin: ['target'],
 };
 
 /** Validates raw option values (strings from flags or env), reporting every issue at once as `--flag: problem`. */

@@ -271,7 +271,10 @@ export function validatorsFor(
 ): Conditional | null {
   if (!current) return null;
   const seen = status?.upstream;
-  if (seen && seen.url === url && seen.sha256 === current.sha256 && (seen.etag || seen.lastModified))
+  // While pinned (rollback.ts) the question is whether upstream moved since it was last seen, whatever bytes it gave
+  // then (held, or the version rolled back from): those are stored already, so asking again must not download them.
+  const matches = current.pinned || seen?.sha256 === current.sha256;
+  if (seen && seen.url === url && matches && (seen.etag || seen.lastModified))
     return { etag: seen.etag, lastModified: seen.lastModified };
   if (current.url === url && (current.etag || current.lastModified))
     return { etag: current.etag, lastModified: current.lastModified };
@@ -279,6 +282,29 @@ export function validatorsFor(
 }
 
 const signalOf = (input: JobInput) => (input.signal ? { signal: input.signal } : {});
+/**
+ * What a finished job's status records of upstream: the validators of the bytes it last gave, and while the name is
+ * pinned the newer bytes it gave (`held`: stored and indexed, published by `unpin`). Bytes equal to the pinned ones
+ * clear `held`: upstream went back to them.
+ */
+export function upstreamAfter(
+  outcome: JobOutcome,
+  url: string,
+  previous: StatusRecord | null,
+): Pick<StatusRecord, 'upstream' | 'held'> {
+  const result = outcome.kind === 'publish' ? outcome.result : null;
+  const record = outcome.kind === 'publish' ? outcome.result.record : outcome.current;
+  // A superseded job's view of upstream is older than what the status holds.
+  if (outcome.kind === 'not-modified' || (result?.kind === 'superseded' && record.pinned))
+    return { upstream: previous?.upstream ?? null, held: record.pinned ? (previous?.held ?? null) : null };
+  const { etag, lastModified } = outcome.conditional;
+  if (result?.kind === 'held')
+    return {
+      upstream: { url, sha256: result.entry.sha256, etag, lastModified },
+      held: { ...result.entry, etag, lastModified },
+    };
+  return { upstream: { url, sha256: record.sha256, etag, lastModified }, held: null };
+}
 
 function parseContentLength(value: string | undefined): number | null {
   if (value === undefined || !/^\d+$/.test(value.trim())) return null;

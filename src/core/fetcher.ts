@@ -2,7 +2,7 @@ import { createChangeSignal, type ChangeSignal } from './changes.js';
 import { createCheckTimes } from './check-times.js';
 import { PxeError, describe, errorInfo } from './errors.js';
 import { assertNoDirectoryCollision, createTargetResolver, hashUrl, type Target } from './fetch-target.js';
-import { runFetchJob, validatorsFor, type JobDeps, type JobOutcome } from './fetch-job.js';
+import { runFetchJob, upstreamAfter, validatorsFor, type JobDeps, type JobOutcome } from './fetch-job.js';
 import {
   acquireLease,
   closeLease,
@@ -301,6 +301,8 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
         deps.logger.warn('lease release failed; it will expire', { ...log, err: describe(err) }),
       );
     }
+    if (outcome?.kind === 'publish' && outcome.result.kind === 'held')
+      deps.logger.info('held, not published: the name is pinned', { ...log, version: outcome.result.entry.version });
     if (outcome?.kind === 'publish' && outcome.result.kind === 'published') {
       deps.logger.info('published', {
         ...log,
@@ -336,17 +338,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
       await writeStatus({ ...base, checkedAt: previous?.checkedAt ?? null, error });
       return;
     }
-    const sha256 = outcome.kind === 'publish' ? outcome.result.record.sha256 : outcome.current.sha256;
-    const upstream =
-      outcome.kind === 'not-modified'
-        ? (previous?.upstream ?? null)
-        : {
-            url: redactUrl(job.url),
-            sha256,
-            etag: outcome.conditional.etag,
-            lastModified: outcome.conditional.lastModified,
-          };
-    await writeStatus({ ...base, upstream });
+    await writeStatus({ ...base, ...upstreamAfter(outcome, redactUrl(job.url), previous) });
   }
 
   /** Wait for a job held by another process; take over if its holder dies (the lease expires). */

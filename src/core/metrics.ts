@@ -9,7 +9,7 @@ import type { ErrorInfo } from './records.js';
 
 const COUNTERS = {
   pxecache_fetches_total:
-    'Fetch jobs by result: published (a new version), unchanged (same bytes), not_modified (upstream answered 304), superseded (a newer job had published), failed.',
+    'Fetch jobs by result: published (a new version), unchanged (same bytes), not_modified (upstream answered 304), superseded (a newer job had published), held (new bytes recorded, not published: the name is pinned by a rollback), failed.',
   pxecache_fetch_errors_total: 'Failed fetch jobs by error code (the status error code).',
   pxecache_upstream_bytes_total: 'Body bytes read from upstream by fetch jobs, complete or not.',
   pxecache_upstream_respins_total:
@@ -76,6 +76,6 @@ export function countOutcome(metrics: Metrics, outcome: JobOutcome | null, error
 function resultLabel(outcome: JobOutcome): string {
   if (outcome.kind === 'not-modified') return 'not_modified';
   if (outcome.kind === 'unchanged') return 'unchanged';
-  if (outcome.result.kind === 'published') return 'published';
-  return outcome.result.kind === 'superseded' ? 'superseded' : 'unchanged';
+  const kind = outcome.result.kind;
+  return kind === 'already-current' ? 'unchanged' : kind;
 }

@@ -42,6 +42,8 @@ export const keys = {
   head: (name: string) => `heads/${nk(name)}.json`,
   /** Heads of names nested under `name/` (for the directory-collision rule). */
   headsUnder: (name: string) => `heads/${name}/`,
+  /** Heads of every name starting with `start` (the names fetched under a prefix: `boot/x-`, `boot/`). */
+  headsStarting: (start: string) => `heads/${start}`,
   isHead: (key: string) => key.startsWith('heads/') && key.endsWith('/~.json'),
   nameFromHead: (key: string) => key.slice('heads/'.length, -'/~.json'.length),
   namesPrefix: 'names/',

@@ -65,16 +65,18 @@ export interface PublishInput {
 export type PublishResult =
   | { readonly kind: 'published'; readonly record: PointerRecord }
   | { readonly kind: 'already-current'; readonly record: PointerRecord }
-  | { readonly kind: 'superseded'; readonly record: PointerRecord };
+  | { readonly kind: 'superseded'; readonly record: PointerRecord }
+  /** The name is pinned (a rollback): nothing published; the caller records `entry` as held (see rollback.ts). */
+  | { readonly kind: 'held'; readonly record: PointerRecord; readonly entry: VersionEntry };
 
 export async function publish(store: ObjectStore, input: PublishInput): Promise<PublishResult> {
-  for (;;) {
-    const current = await latestPointer(store, input.name);
+  const outcome = await writeNext<PublishResult>(store, input.name, (current) => {
     // A job that started before the one that published the current record carries an older view of upstream.
-    if (current && current.startedAt > input.startedAt) return { kind: 'superseded', record: current };
-    if (current && current.sha256 === input.entry.sha256) return { kind: 'already-current', record: current };
+    if (current && current.startedAt > input.startedAt) return { stop: { kind: 'superseded', record: current } };
+    if (current && current.sha256 === input.entry.sha256) return { stop: { kind: 'already-current', record: current } };
+    if (current?.pinned) return { stop: { kind: 'held', record: current, entry: input.entry } };
     const previous = (current?.versions ?? []).filter((v) => v.version !== input.entry.version);
-    const record: PointerRecord = {
+    return {
       ...input.entry,
       name: input.name,
       generation: (current?.generation ?? 0) + 1,
@@ -83,17 +85,50 @@ export async function publish(store: ObjectStore, input: PublishInput): Promise<
       startedAt: input.startedAt,
       versions: [input.entry, ...previous].slice(0, Math.max(2, input.keep)),
     };
+  });
+  if ('stop' in outcome) return outcome.stop;
+  await announce(store, [outcome], outcome.fetchedAt);
+  return { kind: 'published', record: outcome };
+}
+
+/** What `writeNext` is told to do instead of writing: stop, and answer `stop`. */
+export interface Stop<T> {
+  readonly stop: T;
+}
+
+/**
+ * The create-only write of a name's next generation: `next` sees the latest record and returns the one to write (or
+ * a `Stop`, writing nothing); losing the race for the generation reads again, so every mover (publish, rollback,
+ * unpin) decides on the record it replaces. The caller announces what it wrote (`announce`).
+ */
+export async function writeNext<T = never>(
+  store: ObjectStore,
+  name: string,
+  next: (current: PointerRecord | null) => PointerRecord | Stop<T> | Promise<PointerRecord | Stop<T>>,
+): Promise<PointerRecord | Stop<T>> {
+  for (;;) {
+    const decided = await next(await latestPointer(store, name));
+    if ('stop' in decided) return decided;
     try {
-      await putJson(store, keys.pointer(input.name, record.generation), record, { ifNoneMatch: '*' });
+      await putJson(store, keys.pointer(name, decided.generation), decided, { ifNoneMatch: '*' });
+      return decided;
     } catch (err) {
-      if (err instanceof PreconditionFailedError) continue;
-      throw err;
+      if (!(err instanceof PreconditionFailedError)) throw err;
     }
-    // Announced only once the record exists, so a reader of the event finds it. Stopping right here leaves the hint
-    // behind the log, which is how healedPointer() knows to announce it later.
-    await appendChanges(store, [{ kind: 'file', name: input.name }], record.fetchedAt);
-    // The hint only speeds up readers; they probe forward, so a lagging or lost hint write is harmless.
-    await putJson(store, keys.head(input.name), record);
-    return { kind: 'published', record };
   }
+}
+
+/**
+ * Announces records `writeNext` wrote, in one change event: only once they exist, so a reader of the event finds
+ * them. Stopping before this leaves the hint behind the log, which is how healedPointer() knows to announce them
+ * later. The hint only speeds up readers; they probe forward, so a lagging or lost hint write is harmless.
+ */
+export async function announce(store: ObjectStore, records: readonly PointerRecord[], at: string): Promise<void> {
+  if (records.length === 0) return;
+  await appendChanges(
+    store,
+    records.map((r) => ({ kind: 'file', name: r.name })),
+    at,
+  );
+  await Promise.all(records.map((r) => putJson(store, keys.head(r.name), r)));
 }

@@ -62,7 +62,7 @@ const publicVersion = ({ version, sha256, size, url, fetchedAt }: PublicVersion)
   fetchedAt,
 });
 
-/** A status record of `state` for a job, carrying over the upstream validators last seen. */
+/** A status record of `state` for a job, carrying over the upstream validators last seen and any held version. */
 export function baseStatus(
   name: string,
   url: string,
@@ -72,7 +72,8 @@ export function baseStatus(
   checkedAt: string | null,
   previous: StatusRecord | null,
 ): StatusRecord {
-  return { name, url, state, jobId, startedAt, checkedAt, error: null, upstream: previous?.upstream ?? null };
+  const upstream = previous?.upstream ?? null;
+  return { name, url, state, jobId, startedAt, checkedAt, error: null, upstream, held: previous?.held ?? null };
 }
 
 /** What to answer for a name nothing is known about (a job whose bookkeeping failed before any record). */

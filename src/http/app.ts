@@ -5,6 +5,7 @@ import { apiV1Routes } from './api-v1.js';
 import { installAuth } from './auth.js';
 import type { AppDeps } from './deps.js';
 import { handleError } from './errors.js';
+import { lifecycleRoutes } from './lifecycle.js';
 import { smartProxyRoutes } from './smart-proxy.js';
 
 export type { AppDeps } from './deps.js';
@@ -62,5 +63,6 @@ export function createApp(deps: AppDeps): Hono {
   if (defaultSite) app.route('/', smartProxyRoutes(deps, defaultSite));
   for (const site of deps.sites) app.route(`/sites/${site.name}`, smartProxyRoutes(deps, site));
   app.route('/api/v1', apiV1Routes(deps));
+  app.route('/api/v1', lifecycleRoutes(deps));
   return app;
 }

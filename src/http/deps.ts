@@ -23,6 +23,8 @@ export interface AppDeps {
   /** Which listeners run, for /v2/features (smart-proxy's http_enabled, https_enabled). */
   readonly httpEnabled: boolean;
   readonly httpsEnabled: boolean;
+  /** Versions kept per name (`--keep-versions`), for `POST /api/v1/unpin`; absent: unpin drops none. */
+  readonly keepVersions?: number;
   /** Catalog long-poll: how often to look for publications made by other processes. */
   readonly catalogPollMs: number;
   /**

@@ -64,6 +64,7 @@ export function createNodeAppDeps(opts: {
     httpEnabled: opts.httpEnabled ?? true,
     httpsEnabled: opts.httpsEnabled ?? false,
     catalogPollMs: opts.catalogPollMs ?? 500,
+    keepVersions: opts.settings['keep-versions'],
     auth: opts.auth ?? noAuth(),
     createOnly: opts.createOnly ?? null,
     ...(opts.hooks?.background ? { background: opts.hooks.background } : {}),

@@ -118,6 +118,7 @@ export function workersRuntime(env: WorkersEnv): WorkersRuntime {
     httpEnabled: false,
     httpsEnabled: true,
     catalogPollMs: 1000,
+    keepVersions: config['keep-versions'],
     auth,
     authFailures,
     createOnly: null,
