@@ -5,7 +5,7 @@ import { createApp } from '../http/app.js';
 import { createNodeAppDeps } from '../runtime/node/app-deps.js';
 import { loadNodeAuth } from '../runtime/node/auth.js';
 import { startStoreGc } from '../runtime/node/store-gc-timer.js';
-import { startInProcessAgent } from '../runtime/node/in-process-agent.js';
+import { inProcessAgentMetrics, startInProcessAgent } from '../runtime/node/in-process-agent.js';
 import { listen } from '../runtime/node/listen.js';
 import { loadHttps } from '../runtime/node/tls.js';
 import { VERSION } from '../runtime/node/version.js';
@@ -33,13 +33,16 @@ export async function startNodeServer(config: ServeConfig, logger: Logger) {
     maintainCatalog: true,
   });
   const httpPort = config.http ? config.port : null;
-  const listeners = await listen(createApp(deps).fetch, { host: config.host, httpPort, https, logger });
+  const metrics = inProcessAgentMetrics(config, deps.metrics);
+  const app = createApp({ ...deps, ...(metrics.server ? { metrics: metrics.server } : {}) });
+  const listeners = await listen(app.fetch, { host: config.host, httpPort, https, logger });
   const { url, httpsUrl } = listeners;
   const tls = httpsUrl ? { httpsUrl, certificate: https?.certificate } : {};
   const siteNames = sites.map((s) => s.name);
   logger.info('pxecache serving', { url, ...tls, store: description, version: VERSION, sites: siteNames });
   const stopWatching = auth.watch();
-  const agent = await startInProcessAgent({ config, store, description, fetcher: deps.fetcher, logger });
+  const fetcher = deps.fetcher;
+  const agent = await startInProcessAgent({ config, store, description, fetcher, logger, metrics: metrics.agent });
   const gc = startStoreGc({ store, intervalSeconds: config['gc-interval'], graceSeconds: config['gc-grace'], logger });
   return {
     url,

@@ -1,17 +1,19 @@
 /**
  * The boot files of one sync pass: catalog entries -> verified version files -> link swaps -> GC. Two phases on
- * purpose: every needed file is downloaded and verified first, then all link renames happen back to back, so the
- * kernel and initrd of one prefix (separate names, DESIGN.md) switch within microseconds of each other instead of a
- * download apart.
+ * purpose: every needed file is downloaded and verified first, then the link renames happen back to back, set by set
+ * (agent/set-swaps.ts), so the kernel and initrd of one prefix (separate names, DESIGN.md) switch within microseconds
+ * of each other instead of a download apart. A set whose other members are still being fetched waits (set-hold.ts).
  */
 import { InputError, describe } from '../core/errors.js';
 import type { HasherFactory, Logger } from '../core/ports.js';
 import type { CatalogEntry } from '../core/records.js';
 import { classifyLink, ensureVersionFile, pathsOf, prepareLinkSwap } from './activate.js';
-import type { LinkSwap } from './activate.js';
 import { gcName } from './gc.js';
 import type { EntryPaths } from './layout.js';
 import { DirSyncs, fsyncDir } from './safe-dirs.js';
+import type { SetHold } from './set-hold.js';
+import type { SetSwap } from './set-swap-metrics.js';
+import { commitBySet, type PreparedSwap } from './set-swaps.js';
 import type { CatalogSource } from './source.js';
 
 export interface BootFilesOptions {
@@ -24,16 +26,20 @@ export interface BootFilesOptions {
   /** Resumes per blob after transient read errors. Default 3. */
   readonly maxResumes?: number;
   readonly resumeDelayMs?: number;
+  /** Which respin sets wait for a later pass (agent/set-hold.ts); absent: none. */
+  readonly holdSets?: SetHold['decide'];
 }
 
 export type NameOutcome =
-  | { readonly name: string; readonly outcome: 'unchanged' | 'updated'; readonly version: string }
+  | { readonly name: string; readonly outcome: 'unchanged' | 'updated' | 'held'; readonly version: string }
   | { readonly name: string; readonly outcome: 'failed'; readonly version: string | null; readonly message: string };
 
 export interface BootFilesResult {
   readonly names: readonly NameOutcome[];
   readonly bytesDownloaded: number;
   readonly versionsRemoved: number;
+  /** The respin sets whose links moved, each with its rename window. */
+  readonly setSwaps: readonly SetSwap[];
 }
 
 export async function applyBootFiles(
@@ -101,8 +107,9 @@ export async function applyBootFiles(
     }
   }
 
-  // Phase 2: temporary links first, then the renames back to back, then one fsync per directory.
-  const swaps: { entry: CatalogEntry; swap: LinkSwap }[] = [];
+  // Phase 2: temporary links first, then the renames back to back, set by set (unless a set is held), then one fsync
+  // per directory.
+  const swaps: PreparedSwap[] = [];
   for (const { entry, paths } of planned) {
     if (!ready.has(entry)) continue;
     try {
@@ -112,17 +119,17 @@ export async function applyBootFiles(
     }
   }
   const changedDirs = new Set<string>();
-  for (const { entry, swap } of swaps) {
-    try {
-      await swap.commit();
-      if (swap.outcome === 'unchanged') continue;
+  const { setSwaps, held } = await commitBySet(swaps, {
+    ...(opts.holdSets ? { hold: opts.holdSets } : {}),
+    ...sig(signal),
+    committed: ({ entry, swap }) => {
       changedDirs.add(swap.dir);
       outcomes.set(entry.name, { name: entry.name, outcome: 'updated', version: entry.version });
       logger.info('agent: link swapped', { name: entry.name, version: entry.version, was: swap.outcome });
-    } catch (err) {
-      fail(entry, err);
-    }
-  }
+    },
+    failed: ({ entry }, err) => fail(entry, err),
+  });
+  for (const entry of held) outcomes.set(entry.name, { name: entry.name, outcome: 'held', version: entry.version });
   for (const dir of changedDirs) {
     await fsyncDir(dir).catch((err: unknown) => logger.warn('agent: fsync failed', { dir, error: describe(err) }));
   }
@@ -140,6 +147,7 @@ export async function applyBootFiles(
     names: entries.map((e) => outcomes.get(e.name)).filter((o) => o !== undefined),
     bytesDownloaded,
     versionsRemoved,
+    setSwaps,
   };
 }
 

@@ -6,7 +6,7 @@
 import { request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { ConfigError, PxeError, describe } from '../core/errors.js';
-import type { CatalogEntry, Changes, ConfigEntry } from '../core/records.js';
+import type { CatalogEntry, Changes, ConfigEntry, FileState } from '../core/records.js';
 import { UnknownSiteError, type CatalogSource } from './source.js';
 
 export interface HttpSourceOptions {
@@ -131,6 +131,21 @@ export function createHttpSource(opts: HttpSourceOptions): CatalogSource {
       // A server that ignores Range sends the whole blob: skipping is safe because the agent hashes every byte.
       if (res.statusCode === 200) return chunks(res, offset, final);
       throw statusError(final, res.statusCode, await snippet(res));
+    },
+
+    async fileState(name, signal): Promise<FileState | null> {
+      // The name as a path (DESIGN.md: slashes not encoded); its components are URL-safe already.
+      const url = new URL(`api/v1/files/${name.split('/').map(encodeURIComponent).join('/')}`, base);
+      const { res, url: final } = await get(url, { accept: 'application/json' }, 0, signal);
+      if (res.statusCode === 404) {
+        await res.body.dump();
+        return null;
+      }
+      if (res.statusCode !== 200) throw statusError(final, res.statusCode, await snippet(res));
+      const body = (await res.body.json().catch(() => null)) as { state?: unknown } | null;
+      const state = body?.state;
+      if (state === 'fetching' || state === 'ready' || state === 'failed' || state === 'nfs-noop') return state;
+      throw new PxeError('source-format', `[source:http] GET ${show(final)}: no known "state"`);
     },
   };
 }

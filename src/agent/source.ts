@@ -1,5 +1,5 @@
 import { PxeError } from '../core/errors.js';
-import type { CatalogEntry, Changes } from '../core/records.js';
+import type { CatalogEntry, Changes, FileState } from '../core/records.js';
 
 /** What reading a blob needs: CatalogEntry (boot files) and ConfigEntry (boot configs) both fit. */
 export type BlobRef = Pick<CatalogEntry, 'sha256' | 'key' | 'size'>;
@@ -21,6 +21,11 @@ export interface CatalogSource {
   ): Promise<Changes | 'not-modified'>;
   /** The bytes of one blob from `offset` on (Range-resumable: blobs are immutable). */
   openBlob(blob: BlobRef, offset: number, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>>;
+  /**
+   * The state of one name at the source (`fetching` while a re-fetch runs), null for a name it does not know. Asked
+   * only for the members of a respin set with changes to swap (agent/set-hold.ts).
+   */
+  fileState(name: string, signal?: AbortSignal): Promise<FileState | null>;
 }
 
 /** The fetcher has no such site (not in its --sites): its configs cannot be read, boot files still can. */

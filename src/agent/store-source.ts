@@ -2,6 +2,8 @@ import { waitForChanges } from '../core/change-feed.js';
 import { createHeadWatch } from '../core/changes.js';
 import { StorageError } from '../core/errors.js';
 import { systemClock } from '../core/ports.js';
+import type { FileStatus } from '../core/records.js';
+import { readStatus } from '../core/status.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { BlobRef, CatalogSource } from './source.js';
 
@@ -16,6 +18,11 @@ export function createStoreSource(opts: {
   description: string;
   pollMs: number;
   wake?: (signal: AbortSignal) => Promise<void>;
+  /**
+   * A name's status when the agent shares a process with the fetcher (in-process agent): the fetcher's answer also
+   * knows the revalidations it has started but not yet recorded in the store. Default: readStatus on the store.
+   */
+  status?: (name: string) => Promise<FileStatus | null>;
 }): CatalogSource {
   const watch = createHeadWatch({ store: opts.store, pollMs: opts.pollMs, ...(opts.wake ? { wake: opts.wake } : {}) });
 
@@ -33,6 +40,10 @@ export function createStoreSource(opts: {
       const object = await opts.store.get(blob.key, offset > 0 ? { offset } : undefined);
       if (!object) throw new StorageError(opts.store.driver, 'GET', blob.key, 'version bytes missing from the store');
       return object.body;
+    },
+    async fileState(name) {
+      const status = await (opts.status ? opts.status(name) : readStatus(opts.store, systemClock, name));
+      return status?.state ?? null;
     },
   };
 }

@@ -4,6 +4,7 @@
  * atomically, so a PXE client opening `<name>` gets the old file or the new one, never nothing. `rm` + `ln` and
  * `ln -sfn` (which is unlink + symlink) both leave a window where the name is missing.
  */
+import { renameSync } from 'node:fs';
 import { lstat, readlink, rename, symlink, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { PxeError } from '../core/errors.js';
@@ -19,6 +20,12 @@ export interface LinkSwap {
   /** Directory whose entries change (fsync it after committing). */
   readonly dir: string;
   commit(): Promise<void>;
+  /**
+   * The same rename, synchronously: a set's renames run back to back with nothing of the event loop in between (an
+   * awaited rename lets other work run between two, which a loaded server makes long). Throws and leaves the
+   * temporary link for `abort` to remove.
+   */
+  commitSync(): void;
   /** Removes the temporary link when the swap is abandoned. */
   abort(): Promise<void>;
 }
@@ -61,7 +68,13 @@ export async function prepareLinkSwap(root: string, paths: EntryPaths): Promise<
 
   const outcome = await classifyLink(paths);
   if (outcome === 'unchanged') {
-    return { outcome, dir: paths.dir, commit: () => Promise.resolve(), abort: () => Promise.resolve() };
+    return {
+      outcome,
+      dir: paths.dir,
+      commit: () => Promise.resolve(),
+      commitSync: () => undefined,
+      abort: () => Promise.resolve(),
+    };
   }
   const tmp = join(paths.dir, tmpName());
   await symlink(paths.linkTarget, tmp);
@@ -76,6 +89,9 @@ export async function prepareLinkSwap(root: string, paths: EntryPaths): Promise<
         await unlink(tmp).catch(() => undefined);
         throw err;
       }
+    },
+    commitSync() {
+      renameSync(tmp, paths.link);
     },
     abort: () => unlink(tmp).catch(() => undefined),
   };

@@ -11,6 +11,7 @@ import { ConfigError, describe } from '../core/errors.js';
 import type { Clock, HasherFactory, Logger } from '../core/ports.js';
 import { sleep, systemClock } from '../core/ports.js';
 import type { ConfigCatalog } from '../core/records.js';
+import { setPrefixOf } from '../core/respin-sets.js';
 import { DEFAULT_SITE, SITE_NAME } from '../core/sites.js';
 import { applyBootFiles } from './boot-files.js';
 import type { NameOutcome } from './boot-files.js';
@@ -19,6 +20,8 @@ import type { ConfigReport } from './configs.js';
 import { isWithin, tmpName } from './layout.js';
 import { pollChanges, type Settled } from './poll.js';
 import { removeStaleTemps, rootProblems } from './root-check.js';
+import { createSetHold } from './set-hold.js';
+import { createSetSwapMetrics, writeMetricsFile, type SetSwap, type SetSwapMetrics } from './set-swap-metrics.js';
 import type { CatalogSource } from './source.js';
 import { createCatalogView } from './view.js';
 
@@ -39,6 +42,10 @@ export interface AgentOptions {
   readonly resumeDelayMs?: number;
   /** A full snapshot at least this often, whatever the deltas said. Default 10 minutes. */
   readonly fullResyncMs?: number;
+  /** Longest a respin set's swaps wait for its members still being fetched (set-hold.ts); 0: never. Default 2 min. */
+  readonly setHoldMs?: number;
+  /** Where the set-swap metrics are counted (`serve` shares them with /metrics); default: the agent's own. */
+  readonly metrics?: SetSwapMetrics;
 }
 
 export type { NameOutcome } from './boot-files.js';
@@ -57,6 +64,10 @@ export interface SyncReport {
   readonly names: readonly NameOutcome[];
   readonly bytesDownloaded: number;
   readonly versionsRemoved: number;
+  /** Respin sets whose links moved in this pass, each with its rename window (first rename to last). */
+  readonly setSwaps: readonly SetSwap[];
+  /** Names whose new version is downloaded but whose set waits for a member still being fetched. */
+  readonly held: readonly string[];
   readonly configs: ConfigReport;
   readonly durationMs: number;
 }
@@ -77,6 +88,9 @@ export interface Agent {
 
 const MAX_BACKOFF_MS = 5 * 60_000;
 const FULL_RESYNC_MS = 10 * 60_000;
+const SET_HOLD_MS = 120_000;
+/** How soon a held set is looked at again. */
+const HOLD_POLL_SECONDS = 1;
 
 export function createAgent(opts: AgentOptions): Agent {
   const root = resolve(opts.root);
@@ -96,6 +110,19 @@ export function createAgent(opts: AgentOptions): Agent {
   const configSync = createConfigSync({ root, stateDir, site, source, hasher: opts.hasher, logger });
   const fullResyncMs = opts.fullResyncMs ?? FULL_RESYNC_MS;
   const view = createCatalogView();
+  const metrics = opts.metrics ?? createSetSwapMetrics();
+  const setHold = createSetHold({
+    source,
+    holdMs: opts.setHoldMs ?? SET_HOLD_MS,
+    clock,
+    logger,
+    metrics,
+    members: (prefix) =>
+      view
+        .peek('not-modified', false)
+        .files.filter((e) => setPrefixOf(e.name, e.basename) === prefix)
+        .map((e) => e.name),
+  });
   let lastFullAt = -Infinity;
   /** The source did not know the site last time: its configs need a full read once it does. */
   let siteUnknown = false;
@@ -121,6 +148,7 @@ export function createAgent(opts: AgentOptions): Agent {
     }
     const removed = (await removeStaleTemps(root, logger)) + (await removeStaleTemps(stateDir, logger));
     logger.info('agent: started', { root, stateDir, site, source: source.description, staleTempsRemoved: removed });
+    await writeMetricsFile(stateDir, metrics.render());
   }
 
   async function sync(waitSeconds: number | undefined, signal?: AbortSignal): Promise<SyncReport> {
@@ -151,15 +179,19 @@ export function createAgent(opts: AgentOptions): Agent {
       view.configsApplied(configs.error ? 'all' : configs.failed.map((f) => f.path));
     }
 
-    let files: Pick<SyncReport, 'names' | 'bytesDownloaded' | 'versionsRemoved'> = {
+    let files: Pick<SyncReport, 'names' | 'bytesDownloaded' | 'versionsRemoved' | 'setSwaps'> = {
       names: [],
       bytesDownloaded: 0,
       versionsRemoved: 0,
+      setSwaps: [],
     };
     const filesDue = view.filesDue();
+    const namesWith = (outcome: NameOutcome['outcome']) =>
+      files.names.filter((n) => n.outcome === outcome).map((n) => n.name);
     if (filesDue) {
-      files = await applyBootFiles({ ...opts, root }, filesDue, signal);
-      view.filesApplied(files.names.filter((n) => n.outcome === 'failed').map((n) => n.name));
+      files = await applyBootFiles({ ...opts, root, holdSets: setHold.decide }, filesDue, signal);
+      view.filesApplied(namesWith('failed'), namesWith('held'));
+      metrics.observe(files.setSwaps);
     }
     const notModified = !filesDue && !configsDue && !polled.siteError;
     const report: SyncReport = {
@@ -168,14 +200,25 @@ export function createAgent(opts: AgentOptions): Agent {
       full: got !== 'not-modified' && got.complete,
       ok: view.filesClean && configs.ok,
       ...files,
+      held: namesWith('held'),
       configs,
       durationMs: notModified ? 0 : clock.now() - t0,
     };
     if (notModified) return report;
-    await writeState(report).catch((err: unknown) =>
+    await Promise.all([writeState(report), writeMetricsFile(stateDir, metrics.render())]).catch((err: unknown) =>
       logger.warn('agent: cannot write state', { error: describe(err) }),
     );
     return report;
+  }
+
+  /** `--once`: passes until no set is held (each hold ends within --set-hold), so the root it leaves is complete. */
+  async function syncHeld(signal?: AbortSignal): Promise<SyncReport> {
+    for (;;) {
+      const report = await sync(undefined, signal);
+      if (report.held.length === 0) return report;
+      await sleep(HOLD_POLL_SECONDS * 1000, signal);
+      signal?.throwIfAborted();
+    }
   }
 
   /** Last pass summary for operators and monitoring, written atomically outside the root. */
@@ -192,12 +235,18 @@ export function createAgent(opts: AgentOptions): Agent {
     // Consecutive passes that threw or left a name failed: retries back off, so a corrupt blob is not re-downloaded
     // every interval, and jitter keeps a fleet of edges from retrying in lockstep.
     let failures = 0;
+    let holding = false;
     const backoff = () =>
       Math.round(Math.min(intervalMs * 2 ** Math.min(failures, 10), MAX_BACKOFF_MS) * (0.5 + Math.random() / 2));
     while (!signal.aborted) {
       const t0 = clock.now();
       try {
-        const report = await serial(() => sync(waitSeconds, signal));
+        // A held set is looked at again soon, whether or not the feed changes meanwhile (a member may fail, or turn
+        // out unchanged, without a change event).
+        const report = await serial(() =>
+          sync(holding ? Math.min(waitSeconds, HOLD_POLL_SECONDS) : waitSeconds, signal),
+        );
+        holding = report.held.length > 0;
         failures = report.ok ? 0 : failures + 1;
         const retryInMs = report.ok ? 0 : backoff();
         if (!report.notModified) {
@@ -212,6 +261,8 @@ export function createAgent(opts: AgentOptions): Agent {
             configsFailed: report.configs.failed.length + (report.configs.error ? 1 : 0),
             bytes: report.bytesDownloaded,
             ms: report.durationMs,
+            held: report.held.length,
+            setSwaps: report.setSwaps,
           };
           if (report.ok) logger.info('agent: sync done', fields);
           else logger.warn('agent: sync done with failures', { ...fields, retryInMs });
@@ -251,7 +302,7 @@ export function createAgent(opts: AgentOptions): Agent {
 
   return {
     start,
-    syncOnce: (signal) => serial(() => sync(undefined, signal)),
+    syncOnce: (signal) => serial(() => syncHeld(signal)),
     run,
     check: () => serial(check),
   };

@@ -18,9 +18,13 @@ export interface CatalogView {
   /** Entries to apply now, or null when nothing is pending. */
   filesDue(): CatalogEntry[] | null;
   configsDue(): ConfigEntry[] | null;
-  /** After a pass: only what failed stays pending (`'all'` when the whole pass must be redone). */
-  filesApplied(failed: readonly string[]): void;
+  /**
+   * After a pass: only what failed, and what a respin set's hold kept back, stays pending (`'all'` when the whole
+   * pass must be redone).
+   */
+  filesApplied(failed: readonly string[], held?: readonly string[]): void;
   configsApplied(failed: readonly string[] | 'all'): void;
+  /** Nothing pending but held names: no failure to retry. */
   readonly filesClean: boolean;
 }
 
@@ -29,6 +33,7 @@ export function createCatalogView(): CatalogView {
   let files = new Map<string, CatalogEntry>();
   let configs = new Map<string, ConfigEntry>();
   let pendingFiles: Pending = new Set();
+  let heldFiles = new Set<string>();
   let pendingConfigs: Pending = new Set();
 
   const add = (pending: Pending, keys: Iterable<string>): Pending => {
@@ -77,14 +82,15 @@ export function createCatalogView(): CatalogView {
     },
     filesDue: () => due(files, pendingFiles),
     configsDue: () => due(configs, pendingConfigs),
-    filesApplied(failed) {
-      pendingFiles = new Set(failed);
+    filesApplied(failed, held = []) {
+      pendingFiles = new Set([...failed, ...held]);
+      heldFiles = new Set(held);
     },
     configsApplied(failed) {
       pendingConfigs = failed === 'all' ? 'all' : new Set(failed);
     },
     get filesClean() {
-      return pendingFiles !== 'all' && pendingFiles.size === 0;
+      return pendingFiles !== 'all' && [...pendingFiles].every((name) => heldFiles.has(name));
     },
   };
 }

@@ -49,7 +49,8 @@ export async function runAgent(config: AgentConfig, logger: Logger, out: Out): P
   const source = /^https?:\/\//.test(config.source)
     ? createHttpSource({ baseUrl: config.source, ...(config.token ? { token: config.token } : {}) })
     : await storeSource(config);
-  const agent = createAgent({ source, root, stateDir, site: config.site, hasher: nodeSha256, logger });
+  const setHoldMs = config['set-hold'] * 1000;
+  const agent = createAgent({ source, root, stateDir, site: config.site, hasher: nodeSha256, logger, setHoldMs });
   await agent.start();
   if (config.once) {
     const report = await agent.syncOnce();

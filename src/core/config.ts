@@ -25,6 +25,14 @@ const s3Timeouts = {
   ),
 };
 
+/** Agents (and serve's in-process one): agent/set-hold.ts. */
+const setHold = z.coerce
+  .number()
+  .min(0)
+  .max(3600)
+  .default(120)
+  .describe("longest a respin set's link swaps wait for members the source is still fetching, seconds (0: never)");
+
 const storeUrl = z
   .string()
   .regex(/^(file:.+|memory:|s3:\/\/.+)$/, 'must be file:<path>, s3://<bucket>/<prefix> or memory:');
@@ -123,6 +131,7 @@ export const serveSchema = z.object({
     .default(86_400)
     .describe('store GC (see pxecache gc) every this many seconds, the first 10 minutes after start; 0: never'),
   'gc-grace': gcGrace,
+  'set-hold': setHold,
   'tokens-file': z
     .string()
     .min(1)
@@ -182,6 +191,7 @@ export const agentSchema = z.object({
   'state-dir': z.string().min(1).optional().describe('agent state, outside the root (default <tftp-root>.state)'),
   interval: seconds(2, 'catalog poll interval, seconds'),
   wait: z.coerce.number().int().min(0).max(300).default(30).describe('long-poll wait per catalog request, seconds'),
+  'set-hold': setHold,
   token: z
     .string()
     .optional()

@@ -29,6 +29,8 @@ export interface JobDeps {
   readonly fetchTimeoutMs?: number;
   /** Downloads that continue where a cut-off one stopped (Workers); absent: every download starts at byte 0. */
   readonly resumable?: ResumableIngest;
+  /** Upstream changed for a published name: about to download its new bytes (core/respin-sets.ts). */
+  readonly onUpstreamChange?: (name: string, basename: string) => void;
 }
 
 export interface JobInput {
@@ -76,6 +78,9 @@ export async function runFetchJob(
     await response.discard();
     return { kind: 'not-modified', current };
   }
+  // Changed: validators that no longer match, or another URL for the name (a 2xx without either tells nothing).
+  if (current && response.status < 300 && (conditional || current.url !== redactUrl(input.url)))
+    deps.onUpstreamChange?.(input.name, input.basename);
   let got: Ingested;
   for (let download = 1; ; download++) {
     got = await ingest(deps, input, response);

@@ -19,6 +19,7 @@ import type { ErrorInfo, FileStatus, PointerRecord, StatusRecord } from './recor
 import type { CatalogRefresher } from './catalog-refresher.js';
 import { countOutcome } from './metrics.js';
 import { redactUrl } from './redact.js';
+import { withRespinSets } from './respin-sets.js';
 import { baseStatus, composeStatus, readStatus, unknownStatus } from './status.js';
 import { upstreamGet } from './upstream-get.js';
 import { getJson, putJson } from '../storage/object-store.js';
@@ -84,6 +85,7 @@ export interface Fetcher {
 }
 
 export function createFetcher(deps: FetcherDeps): Fetcher {
+  deps = withRespinSets(deps, (request) => submit(request));
   const running = new Map<string, Promise<Submitted>>();
   const leaseOpts: LeaseOptions = {
     store: deps.store,

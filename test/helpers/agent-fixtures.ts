@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, lstat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { HasherFactory, Logger } from '../../src/core/ports.js';
-import type { CatalogEntry, Changes, ConfigEntry } from '../../src/core/records.js';
+import type { CatalogEntry, Changes, ConfigEntry, FileState } from '../../src/core/records.js';
 import { versionOf } from '../../src/core/records.js';
 import { UnknownSiteError, type CatalogSource } from '../../src/agent/source.js';
 
@@ -81,6 +81,10 @@ export interface FakeSource extends CatalogSource {
   /** `sha256 -> byte count`: the next read of that blob fails after that many bytes, once. */
   failAfter: Map<string, number>;
   readonly opened: { sha256: string; offset: number }[];
+  /** Source-side states (`fetching` while a re-fetch runs); a published name not in it is `ready`. */
+  states: Map<string, FileState>;
+  /** Every fileState() call, by name. */
+  readonly stateCalls: string[];
 }
 
 /**
@@ -101,6 +105,8 @@ export function fakeSource(): FakeSource {
     failAfter: new Map(),
     opened: [],
     calls: [],
+    states: new Map(),
+    stateCalls: [],
     publish(entries, announce = true) {
       gen++;
       const before = new Map(files.map((f) => [f.name, f]));
@@ -147,6 +153,10 @@ export function fakeSource(): FakeSource {
       function snapshot(complete: boolean, f: readonly CatalogEntry[], c: readonly ConfigEntry[]): Changes {
         return { cursor: String(gen), complete, site, files: f, configs: c };
       }
+    },
+    async fileState(name) {
+      src.stateCalls.push(name);
+      return src.states.get(name) ?? (files.some((f) => f.name === name) ? 'ready' : null);
     },
     openBlob(entry, offset) {
       src.opened.push({ sha256: entry.sha256, offset });

@@ -4,6 +4,11 @@ import type { UpstreamClient } from '../../src/core/ports.js';
 import { silentLogger, systemClock } from '../../src/core/ports.js';
 import { nodeUrlPolicy } from '../../src/core/url-policy.js';
 import { nodeSha256 } from '../../src/runtime/node/hasher.js';
+import { createUndiciUpstream } from '../../src/runtime/node/upstream.js';
+
+/** The Node upstream client with 5 s limits, for a test upstream on loopback. */
+export const loopbackClient = () =>
+  createUndiciUpstream({ verifyTls: true, connectTimeoutMs: 5000, headersTimeoutMs: 5000, bodyIdleTimeoutMs: 5000 });
 
 export function testFetcherDeps(
   store: FetcherDeps['store'],

@@ -5,22 +5,16 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFetcher, type DispatchedJob, type FetcherDeps } from '../../../src/core/fetcher.js';
-import { createUndiciUpstream } from '../../../src/runtime/node/upstream.js';
 import { createMemoryStore } from '../../../src/storage/memory-store.js';
-import { testFetcherDeps } from '../../helpers/fetcher-deps.js';
+import { loopbackClient, testFetcherDeps } from '../../helpers/fetcher-deps.js';
 import { sha256 } from '../../helpers/api.js';
 import { createUpstream, type Upstream } from '../../helpers/upstream.js';
 
 let upstream: Upstream;
-let client: ReturnType<typeof createUndiciUpstream>;
+let client: ReturnType<typeof loopbackClient>;
 beforeEach(async () => {
   upstream = await createUpstream();
-  client = createUndiciUpstream({
-    verifyTls: true,
-    connectTimeoutMs: 5000,
-    headersTimeoutMs: 5000,
-    bodyIdleTimeoutMs: 5000,
-  });
+  client = loopbackClient();
 });
 afterEach(async () => {
   await client.close();
