@@ -63,7 +63,8 @@ export interface Seed {
   readonly lastModified: string | null;
 }
 
-export type SeedOutcome = 'imported' | 'unchanged' | 'superseded';
+/** `held`: the name is pinned by a rollback; the bytes are recorded as held, published by `unpin`. */
+export type SeedOutcome = 'imported' | 'unchanged' | 'superseded' | 'held';
 
 /**
  * Indexes the staged bytes and publishes them under the seed's name. The same bytes as the current version change
@@ -99,6 +100,7 @@ export async function publishSeed(
   if (result.kind === 'already-current') return { outcome: 'unchanged', record: result.record };
   if (result.kind === 'superseded') return { outcome: 'superseded', record: result.record };
   const validated = seed.etag !== null || seed.lastModified !== null;
+  const held = result.kind === 'held' ? { ...entry, etag: seed.etag, lastModified: seed.lastModified } : null;
   const status: StatusRecord = {
     name: seed.name,
     url: seed.url,
@@ -108,7 +110,8 @@ export async function publishSeed(
     checkedAt: null,
     error: null,
     upstream: validated ? { url: seed.url, sha256, etag: seed.etag, lastModified: seed.lastModified } : null,
+    held,
   };
   await putJson(deps.store, keys.status(seed.name), status);
-  return { outcome: 'imported', record: result.record };
+  return { outcome: held ? 'held' : 'imported', record: result.record };
 }
