@@ -32,7 +32,7 @@ export async function commitBySet(swaps: readonly PreparedSwap[], opts: CommitOp
   // Grouped in first-appearance order; names without a prefix are each a group of their own.
   const groups = new Map<string, { prefix: string | null; items: PreparedSwap[] }>();
   for (const item of swaps) {
-    const prefix = setPrefixOf(item.entry.name, item.entry.basename);
+    const prefix = setPrefixOf(item.entry.name, item.entry.basename, item.entry.url);
     const key = prefix ?? `\u0000${item.entry.name}`;
     const group = groups.get(key) ?? { prefix, items: [] };
     group.items.push(item);

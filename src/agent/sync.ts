@@ -120,7 +120,7 @@ export function createAgent(opts: AgentOptions): Agent {
     members: (prefix) =>
       view
         .peek('not-modified', false)
-        .files.filter((e) => setPrefixOf(e.name, e.basename) === prefix)
+        .files.filter((e) => setPrefixOf(e.name, e.basename, e.url) === prefix)
         .map((e) => e.name),
   });
   let lastFullAt = -Infinity;

@@ -29,8 +29,11 @@ export interface JobDeps {
   readonly fetchTimeoutMs?: number;
   /** Downloads that continue where a cut-off one stopped (Workers); absent: every download starts at byte 0. */
   readonly resumable?: ResumableIngest;
-  /** Upstream changed for a published name: about to download its new bytes (core/respin-sets.ts). */
-  readonly onUpstreamChange?: (name: string, basename: string) => void;
+  /**
+   * Upstream changed for a published name: about to download its new bytes (core/respin-sets.ts). The job publishes
+   * only once the promise settles (the rest of the set is then recorded `fetching`, so an agent holds the set).
+   */
+  readonly onUpstreamChange?: (name: string, basename: string, url: string) => Promise<void> | void;
 }
 
 export interface JobInput {
@@ -52,8 +55,8 @@ const MAX_DOWNLOADS = 2;
 /**
  * One revalidation of one name against upstream: conditional GET (validators only when the URL is the one the
  * published bytes came from), stream -> count -> sha256 -> store, verify (against the medium's own checksum document
- * when it has one: checksum-check.ts), then publish with a create-only pointer write. A failure throws and leaves the published pointer untouched; partial bytes are never published, and resumed
- * only by an injected `resumable` ingest, for the same representation (a changed upstream always starts a fresh
+ * when it has one: checksum-check.ts), then publish with a create-only pointer write. A failure throws and leaves the
+ * published pointer untouched; partial bytes are never published, and resumed only by an injected `resumable` ingest, for the same representation (a changed upstream always starts a fresh
  * version).
  *
  * A mirror respun while the download ran can hand out a file that is neither the old nor the new one (a mirror sync
@@ -79,8 +82,10 @@ export async function runFetchJob(
     return { kind: 'not-modified', current };
   }
   // Changed: validators that no longer match, or another URL for the name (a 2xx without either tells nothing).
-  if (current && response.status < 300 && (conditional || current.url !== redactUrl(input.url)))
-    deps.onUpstreamChange?.(input.name, input.basename);
+  const setAsked =
+    current && response.status < 300 && (conditional || current.url !== redactUrl(input.url))
+      ? deps.onUpstreamChange?.(input.name, input.basename, redactUrl(input.url))
+      : undefined;
   let got: Ingested;
   for (let download = 1; ; download++) {
     got = await ingest(deps, input, response);
@@ -110,6 +115,7 @@ export async function runFetchJob(
       throw err;
     },
   );
+  await setAsked;
   const key = await indexBlob(deps.store, sha256, size, dataKey);
   const entry: VersionEntry = {
     version: versionOf(sha256),

@@ -8,6 +8,7 @@
  */
 import { describe } from './errors.js';
 import type { FetcherDeps, FetchRequest, Submitted } from './fetcher.js';
+import { urlBasename } from './naming.js';
 import { keys } from './object-keys.js';
 import type { PointerRecord } from './records.js';
 import { getJson } from '../storage/object-store.js';
@@ -20,12 +21,24 @@ export const MAX_SET_MEMBERS = 16;
 
 /**
  * The prefix a name was published under (DESIGN.md "Names"): the name minus `-<basename>`, or minus `<basename>`
- * when the prefix ended with `/`. Null when the name is its basename (no prefix: a set of its own).
+ * when the prefix ended with `/`. Null when the name is its basename (no prefix: a set of its own), and when the
+ * basename is not the URL's file name: a name chosen by the caller (`{name, url}` on the native API) was not made
+ * from a prefix, so it belongs to no set (regression: every such name straight under `boot/` formed one "set", and a
+ * change of one revalidated all the others).
  */
-export function setPrefixOf(name: string, basename: string): string | null {
+export function setPrefixOf(name: string, basename: string, url: string): string | null {
+  if (!namedFromUrl(basename, url)) return null;
   if (name.endsWith(`/${basename}`)) return name.slice(0, name.length - basename.length);
   if (name.endsWith(`-${basename}`)) return name.slice(0, name.length - basename.length - 1);
   return null;
+}
+
+function namedFromUrl(basename: string, url: string): boolean {
+  try {
+    return urlBasename(url) === basename;
+  } catch {
+    return false;
+  }
 }
 
 /** The store-key prefix under which the heads of a set's names are found. */
@@ -45,7 +58,7 @@ export async function setSiblings(
     .filter((n) => n !== name && !n.slice(under.length).includes('/'));
   if (page.cursor !== undefined || names.length >= MAX_SET_MEMBERS) return null;
   const records = await Promise.all(names.map((n) => getJson<PointerRecord>(store, keys.head(n))));
-  return records.filter((r): r is PointerRecord => r !== null && setPrefixOf(r.name, r.basename) === prefix);
+  return records.filter((r): r is PointerRecord => r !== null && setPrefixOf(r.name, r.basename, r.url) === prefix);
 }
 
 /**
@@ -74,7 +87,8 @@ export function withRespinSets<D extends FetcherDeps>(deps: D, submit: (r: Fetch
   if (deps.onUpstreamChange) return deps;
   /** Names whose revalidation a set trigger started and which has not ended yet. */
   const asking = new Set<string>();
-  const trigger = async (name: string, prefix: string) => {
+  /** Settles once every other member is accepted (its `fetching` record written), not when it is fetched. */
+  const trigger = async (name: string, prefix: string): Promise<void> => {
     const siblings = await setSiblings(deps.store, name, prefix);
     if (siblings === null) {
       deps.logger.debug('respin set too large to revalidate together', { name, prefix });
@@ -83,25 +97,23 @@ export function withRespinSets<D extends FetcherDeps>(deps: D, submit: (r: Fetch
     const asked = siblings.filter((s) => !redacted(s.url) && !asking.has(s.name));
     if (asked.length === 0) return;
     deps.logger.info('respin: revalidating the rest of the set', { name, prefix, members: asked.map((s) => s.name) });
+    for (const s of asked) asking.add(s.name);
     await Promise.all(
       asked.map(async (s) => {
-        asking.add(s.name);
         try {
-          await (
-            await submit(requestFor(s, prefix))
-          ).done;
+          const submitted = await submit(requestFor(s, prefix));
+          void submitted.done.finally(() => asking.delete(s.name));
         } catch (err) {
-          deps.logger.warn('respin: revalidating a set member failed', { name: s.name, error: describe(err) });
-        } finally {
           asking.delete(s.name);
+          deps.logger.warn('respin: revalidating a set member failed', { name: s.name, error: describe(err) });
         }
       }),
     );
   };
-  const onUpstreamChange = (name: string, basename: string) => {
-    const prefix = setPrefixOf(name, basename);
-    if (prefix === null || asking.has(name)) return;
-    void trigger(name, prefix).catch((err: unknown) =>
+  const onUpstreamChange = (name: string, basename: string, url: string): Promise<void> | undefined => {
+    const prefix = setPrefixOf(name, basename, url);
+    if (prefix === null || asking.has(name)) return undefined;
+    return trigger(name, prefix).catch((err: unknown) =>
       deps.logger.warn('respin: reading the set failed', { name, prefix, error: describe(err) }),
     );
   };

@@ -173,39 +173,6 @@ describe.each(['file', 's3'] as const)('pxecache import / export on the %s store
     expect((await latestPointer(store, KERNEL))?.generation).toBe(1);
   });
 
-  it('records media imported into a pinned name as held, published only by unpin', async () => {
-    const name = 'boot/pinned-vmlinuz';
-    const bytesOf = async (label: string) => {
-      const file = join(dir, `pinned-${label}`);
-      await writeFile(file, `${label} of a pinned kernel\n`);
-      return file;
-    };
-    const seed = (file: string) =>
-      cli(['import', file, '--store', storeUrl, '--prefix', 'boot/pinned', '--as-url', url('vmlinuz')]);
-    const [v1, v2, v3] = [await bytesOf('v1'), await bytesOf('v2'), await bytesOf('v3')];
-    expect(report((await seed(v1)).stdout).get(name)).toMatch(/ imported$/);
-    expect(report((await seed(v2)).stdout).get(name)).toMatch(/ imported$/);
-    expect((await cli(['rollback', name, '--store', storeUrl])).code).toBe(0);
-    const pinned = await statusIn(store, name);
-    expect(pinned.version).toBe(versionOf(sha256(await readFile(v1))));
-
-    const held = await seed(v3);
-    expect({ code: held.code, line: report(held.stdout).get(name) }).toEqual({
-      code: 0,
-      line: expect.stringMatching(/ held$/),
-    });
-    const during = await statusIn(store, name);
-    expect({ version: during.version, generation: during.generation, held: during.held?.version }).toEqual({
-      version: pinned.version,
-      generation: pinned.generation,
-      held: versionOf(sha256(await readFile(v3))),
-    });
-
-    expect((await cli(['unpin', name, '--store', storeUrl])).code).toBe(0);
-    const after = await statusIn(store, name);
-    expect({ version: after.version, pinned: after.pinned }).toEqual({ version: during.held?.version, pinned: null });
-  });
-
   it(`exports a bundle that restores a file store with the same names, versions and validators`, async () => {
     const bundle = join(dir, 'seed.tar');
     const out = await cli(['export', '--store', storeUrl, '--out', bundle]);
@@ -256,6 +223,39 @@ describe.each(['file', 's3'] as const)('pxecache import / export on the %s store
     expect(run.stderr).toContain(sha256(kernel));
     expect(await publishedNames(scratch.store)).toEqual([]);
     expect(await keysUnder(scratch.store, 'data/')).toEqual([]);
+  });
+
+  it('records media imported into a pinned name as held, published only by unpin', async () => {
+    const name = 'boot/pinned-vmlinuz';
+    const bytesOf = async (label: string) => {
+      const file = join(dir, `pinned-${label}`);
+      await writeFile(file, `${label} of a pinned kernel\n`);
+      return file;
+    };
+    const seed = (file: string) =>
+      cli(['import', file, '--store', storeUrl, '--prefix', 'boot/pinned', '--as-url', url('vmlinuz')]);
+    const [v1, v2, v3] = [await bytesOf('v1'), await bytesOf('v2'), await bytesOf('v3')];
+    expect(report((await seed(v1)).stdout).get(name)).toMatch(/ imported$/);
+    expect(report((await seed(v2)).stdout).get(name)).toMatch(/ imported$/);
+    expect((await cli(['rollback', name, '--store', storeUrl])).code).toBe(0);
+    const pinned = await statusIn(store, name);
+    expect(pinned.version).toBe(versionOf(sha256(await readFile(v1))));
+
+    const held = await seed(v3);
+    expect({ code: held.code, line: report(held.stdout).get(name) }).toEqual({
+      code: 0,
+      line: expect.stringMatching(/ held$/),
+    });
+    const during = await statusIn(store, name);
+    expect({ version: during.version, generation: during.generation, held: during.held?.version }).toEqual({
+      version: pinned.version,
+      generation: pinned.generation,
+      held: versionOf(sha256(await readFile(v3))),
+    });
+
+    expect((await cli(['unpin', name, '--store', storeUrl])).code).toBe(0);
+    const after = await statusIn(store, name);
+    expect({ version: after.version, pinned: after.pinned }).toEqual({ version: during.held?.version, pinned: null });
   });
 });
 

@@ -44,12 +44,17 @@ const published = async (fetcher: Fetcher, prefix: string, path: string) => {
 
 describe('setPrefixOf', () => {
   it('gives back the prefix of DESIGN.md "Names", with and without a trailing "/"', () => {
-    expect(setPrefixOf('boot/centos-9-AbCd-vmlinuz', 'vmlinuz')).toBe('boot/centos-9-AbCd');
-    expect(setPrefixOf('boot/centos-9-AbCd-initrd.img', 'initrd.img')).toBe('boot/centos-9-AbCd');
-    expect(setPrefixOf('boot/media/vmlinuz', 'vmlinuz')).toBe('boot/media/');
-    // Fetched as {name, url}: the basename is the name's last segment.
-    expect(setPrefixOf('boot/x-vmlinuz', 'x-vmlinuz')).toBe('boot/');
-    expect(setPrefixOf('vmlinuz', 'vmlinuz')).toBeNull();
+    const url = (file: string) => `http://mirror/os/images/pxeboot/${file}`;
+    expect(setPrefixOf('boot/centos-9-AbCd-vmlinuz', 'vmlinuz', url('vmlinuz'))).toBe('boot/centos-9-AbCd');
+    expect(setPrefixOf('boot/centos-9-AbCd-initrd.img', 'initrd.img', url('initrd.img'))).toBe('boot/centos-9-AbCd');
+    expect(setPrefixOf('boot/media/vmlinuz', 'vmlinuz', url('vmlinuz'))).toBe('boot/media/');
+    expect(setPrefixOf('boot/x-vmlinuz', 'x-vmlinuz', url('x-vmlinuz'))).toBe('boot/');
+    expect(setPrefixOf('vmlinuz', 'vmlinuz', url('vmlinuz'))).toBeNull();
+  });
+
+  it('puts a name chosen by the caller ({name, url}: not the URL file name) in no set', () => {
+    expect(setPrefixOf('boot/x-vmlinuz', 'x-vmlinuz', 'http://mirror/os/vmlinuz')).toBeNull();
+    expect(setPrefixOf('boot/x-vmlinuz', 'x-vmlinuz', 'http://mirror/os/%zz')).toBeNull();
   });
 });
 
