@@ -22,6 +22,8 @@ command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
 [ -f /usr/lib/ipxe/qemu/efi-e1000.rom ] || missing+=(ipxe-qemu)
 [ -f /usr/lib/PXELINUX/pxelinux.0 ] || missing+=(pxelinux)
 [ -f /usr/lib/syslinux/modules/bios/ldlinux.c32 ] || missing+=(syslinux-common)
+# test/e2e/dashboard.test.ts: the dashboard in headless Chromium (playwright-core drives /usr/bin/chromium).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 # Static: the initramfs has no dynamic loader. (Debian's busybox-static and busybox replace each other.)
 if ! { [ -x /bin/busybox ] && dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'; }; then
   missing+=(busybox-static)
