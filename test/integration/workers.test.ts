@@ -157,7 +157,10 @@ describe('pxecache on Cloudflare Workers (workerd, R2, Workflows)', () => {
   // Last in this block: from here on 127.0.0.1 is refused. Regression: the limiter lived in one request's app.
   it('answers 429 once an address has used up its failed token attempts, across requests', async () => {
     const wrong = { authorization: 'Bearer pxc_not-a-token' };
-    for (let i = 0; i < 3; i++) expect((await worker.request('/api/v1/files', { headers: wrong })).status).toBe(401);
+    // As many failures as the limit, on their own: a failure left by an earlier test may have expired by now (the
+    // 300 MiB test alone takes about a minute, the limiter's window), or may not, which turns the last one into a 429.
+    for (let i = 0; i < 4; i++)
+      expect([401, 429]).toContain((await worker.request('/api/v1/files', { headers: wrong })).status);
     const refused = await worker.request('/api/v1/files', { headers: admin() });
     expect(refused.status).toBe(429);
     expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
@@ -183,7 +186,8 @@ describe('what the Worker left in R2 (read by a separate miniflare)', () => {
       await stored.close();
       await rm(worker.persist, { recursive: true, force: true });
     }
-  });
+    // Reading 300 MiB back from a persisted local R2 and hashing it: ~25 s on a quiet machine.
+  }, 120_000);
 });
 
 function runAgent(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
