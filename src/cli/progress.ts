@@ -14,6 +14,7 @@ const LINE_EVERY_PERCENT = 10;
 export interface ProgressStream {
   readonly isTTY?: boolean;
   readonly columns?: number;
+  // A method, so that a stream with Node's overloaded write() fits; replaced while bars are drawn (see below).
   write(s: string): unknown;
 }
 
@@ -49,6 +50,16 @@ export function createProgressReporter(
   let drawnLines = 0;
   let drawnAt = -Infinity;
   const finished: string[] = [];
+  // Log lines written to the same terminal while bars are up would be overwritten by the next redraw: each other
+  // write first erases the bars, goes out, and the next update draws them again below it.
+  const write = stream.write.bind(stream);
+  if (tty)
+    stream.write = (...args: Parameters<ProgressStream['write']>) => {
+      if (drawnLines > 0) write(`\r\x1b[${drawnLines}A\x1b[J`);
+      drawnLines = 0;
+      drawnAt = -Infinity;
+      return write(...args);
+    };
 
   const draw = () => {
     drawnAt = now();
@@ -59,7 +70,7 @@ export function createProgressReporter(
     if (bars.length < drawnLines) out += '\x1b[J';
     finished.length = 0;
     drawnLines = bars.length;
-    stream.write(out);
+    write(out);
   };
 
   const plain = (t: Transfer) => {
@@ -114,6 +125,7 @@ export function createProgressReporter(
       if (active.size || finished.length) draw();
       active.clear();
       drawnLines = 0;
+      stream.write = write;
     },
   };
 }

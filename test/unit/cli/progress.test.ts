@@ -78,6 +78,22 @@ describe('progress on a terminal', () => {
     expect(writes).toHaveLength(5);
   });
 
+  it('erases the bars before another write (a log line) and draws them again below it', () => {
+    const { writes, stream } = fakeStream(true, 100);
+    const clock = fakeClock();
+    const p = createProgressReporter(stream, clock.now);
+    p.update('boot/a', 0, 10 * MiB);
+    stream.write('a log line\n');
+    expect(writes.slice(1)).toEqual(['\r\x1b[1A\x1b[J', 'a log line\n']);
+    clock.t += 10; // sooner than the redraw interval: drawn anyway, the bar is gone from the screen
+    p.update('boot/a', MiB, 10 * MiB);
+    expect(shown(writes[3])).toMatch(/^\rboot\/a \[#{3}-+\] {2}10% /);
+    p.close();
+    stream.write('after close\n');
+    expect(writes.at(-1)).toBe('after close\n');
+    expect(shown(writes.at(-2))).toMatch(/^\r\^\[1Aboot\/a/); // close's last draw, then plain writes again
+  });
+
   it('never draws a line wider than the terminal', () => {
     const { writes, stream } = fakeStream(true, 50);
     const clock = fakeClock();
