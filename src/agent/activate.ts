@@ -7,7 +7,7 @@ import { lstat, open, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IntegrityError, PxeError, describe } from '../core/errors.js';
-import type { HasherFactory, Logger } from '../core/ports.js';
+import type { HasherFactory, Logger, TransferProgress } from '../core/ports.js';
 import { silentLogger, sleep } from '../core/ports.js';
 import type { CatalogEntry } from '../core/records.js';
 import type { CatalogSource } from './source.js';
@@ -34,6 +34,8 @@ export interface EnsureVersionOptions {
    * after `syncs.flush()`, which must come before anything links to it. Default: fsync'd before returning.
    */
   readonly syncs?: DirSyncs;
+  /** The download's bytes as they arrive, resumes included (`agent --once` draws progress from them). */
+  readonly onProgress?: TransferProgress;
 }
 
 export interface EnsureVersionResult {
@@ -126,29 +128,39 @@ async function download(opts: EnsureVersionOptions, fh: FileHandle): Promise<{ c
   const hasher = opts.hasher();
   const out = batchedWriter(fh);
   let count = 0;
-  for (let attempt = 0; ; attempt++) {
-    const failure = await readFrom(count);
-    await out.flush();
-    if (failure === null) break;
-    signal?.throwIfAborted();
-    if (failure.cause instanceof IntegrityError) throw failure.cause;
-    if (attempt >= maxResumes) {
-      throw new PxeError(
-        'source-read',
-        `[agent] ${entry.name}: reading ${entry.sha256} failed after ${attempt + 1} attempts at byte ${count}/${entry.size}: ${describe(failure.cause)}`,
-        { cause: failure.cause },
-      );
-    }
-    // Resuming is safe only because the blob is immutable and its sha256 known: the digest covers every byte.
-    logger.warn('agent: blob read failed, resuming', {
-      name: entry.name,
-      offset: count,
-      attempt: attempt + 1,
-      error: describe(failure.cause),
-    });
-    await sleep(delay * (attempt + 1), signal);
+  const progress = opts.onProgress ?? (() => undefined);
+  progress(entry.name, 0, entry.size);
+  try {
+    await readAll();
+  } finally {
+    progress(entry.name, count, entry.size, true);
   }
   return { count, sha256: await hasher.digest() };
+
+  async function readAll(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const failure = await readFrom(count);
+      await out.flush();
+      if (failure === null) break;
+      signal?.throwIfAborted();
+      if (failure.cause instanceof IntegrityError) throw failure.cause;
+      if (attempt >= maxResumes) {
+        throw new PxeError(
+          'source-read',
+          `[agent] ${entry.name}: reading ${entry.sha256} failed after ${attempt + 1} attempts at byte ${count}/${entry.size}: ${describe(failure.cause)}`,
+          { cause: failure.cause },
+        );
+      }
+      // Resuming is safe only because the blob is immutable and its sha256 known: the digest covers every byte.
+      logger.warn('agent: blob read failed, resuming', {
+        name: entry.name,
+        offset: count,
+        attempt: attempt + 1,
+        error: describe(failure.cause),
+      });
+      await sleep(delay * (attempt + 1), signal);
+    }
+  }
 
   async function readFrom(offset: number): Promise<ReadFailure | null> {
     let it: AsyncIterator<Uint8Array>;
@@ -187,6 +199,7 @@ async function download(opts: EnsureVersionOptions, fh: FileHandle): Promise<{ c
         hasher.update(chunk);
         await out.add(chunk);
         count += chunk.byteLength;
+        progress(entry.name, count, entry.size);
       }
     } finally {
       if (!done) await it.return?.().catch(() => undefined);

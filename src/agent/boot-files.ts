@@ -5,7 +5,7 @@
  * of each other instead of a download apart. A set whose other members are still being fetched waits (set-hold.ts).
  */
 import { InputError, describe } from '../core/errors.js';
-import type { HasherFactory, Logger } from '../core/ports.js';
+import type { HasherFactory, Logger, TransferProgress } from '../core/ports.js';
 import type { CatalogEntry } from '../core/records.js';
 import { classifyLink, ensureVersionFile, pathsOf, prepareLinkSwap } from './activate.js';
 import { gcName } from './gc.js';
@@ -28,6 +28,8 @@ export interface BootFilesOptions {
   readonly resumeDelayMs?: number;
   /** Which respin sets wait for a later pass (agent/set-hold.ts); absent: none. */
   readonly holdSets?: SetHold['decide'];
+  /** Each download's bytes as they arrive (activate.ts). */
+  readonly onProgress?: TransferProgress;
 }
 
 export type NameOutcome =
@@ -85,6 +87,7 @@ export async function applyBootFiles(
         logger,
         syncs,
         ...resumeOpts(opts),
+        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
         ...sig(signal),
       });
       bytesDownloaded += r.downloaded;

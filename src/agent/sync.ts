@@ -8,7 +8,7 @@
 import { mkdir, realpath, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, describe } from '../core/errors.js';
-import type { Clock, HasherFactory, Logger } from '../core/ports.js';
+import type { Clock, HasherFactory, Logger, TransferProgress } from '../core/ports.js';
 import { sleep, systemClock } from '../core/ports.js';
 import type { ConfigCatalog } from '../core/records.js';
 import { setPrefixOf } from '../core/respin-sets.js';
@@ -46,6 +46,8 @@ export interface AgentOptions {
   readonly setHoldMs?: number;
   /** Where the set-swap metrics are counted (`serve` shares them with /metrics); default: the agent's own. */
   readonly metrics?: SetSwapMetrics;
+  /** Each blob download's bytes as they arrive (`agent --once` draws progress from them). */
+  readonly onProgress?: TransferProgress;
 }
 
 export type { NameOutcome } from './boot-files.js';

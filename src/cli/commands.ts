@@ -11,6 +11,7 @@ import { createNodeFetcher } from '../runtime/node/fetcher-deps.js';
 import { openStore } from '../storage/store-url.js';
 import { openWriterStore, s3TimeoutsOf } from '../runtime/node/writer-store.js';
 import { EXIT_FAILED, EXIT_OK } from './exit.js';
+import { createProgressReporter, noProgress } from './progress.js';
 
 type Out = (line: string) => void;
 
@@ -32,10 +33,12 @@ export async function runServe(config: ServeConfig, logger: Logger): Promise<num
 /** One-shot fetch without a server: prints the final status as JSON; exit 0 only when it is ready. */
 export async function runFetch(config: FetchConfig, logger: Logger, out: Out): Promise<number> {
   const { store } = await openWriterStore(config, logger);
-  const { fetcher, close } = createNodeFetcher(store, config, logger);
+  const progress = config.progress ? createProgressReporter() : noProgress;
+  const { fetcher, close } = createNodeFetcher(store, config, logger, undefined, { onProgress: progress.update });
   try {
     const submitted = await fetcher.submit({ prefix: config.prefix, path: config.url });
     const final = await submitted.done;
+    progress.close();
     out(JSON.stringify(final, null, 2));
     return final.state === 'ready' || final.state === 'nfs-noop' ? EXIT_OK : EXIT_FAILED;
   } finally {
@@ -50,10 +53,22 @@ export async function runAgent(config: AgentConfig, logger: Logger, out: Out): P
     ? createHttpSource({ baseUrl: config.source, ...(config.token ? { token: config.token } : {}) })
     : await storeSource(config);
   const setHoldMs = config['set-hold'] * 1000;
-  const agent = createAgent({ source, root, stateDir, site: config.site, hasher: nodeSha256, logger, setHoldMs });
+  const progress = config.once && config.progress ? createProgressReporter() : noProgress;
+  const onProgress = progress.update;
+  const agent = createAgent({
+    source,
+    root,
+    stateDir,
+    site: config.site,
+    hasher: nodeSha256,
+    logger,
+    setHoldMs,
+    onProgress,
+  });
   await agent.start();
   if (config.once) {
     const report = await agent.syncOnce();
+    progress.close();
     for (const n of report.names)
       out(
         `${n.outcome.padEnd(9)} ${n.name}${n.version ? ` ${n.version}` : ''}${'message' in n ? `: ${n.message}` : ''}`,

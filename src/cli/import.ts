@@ -16,7 +16,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { nodeSha256 } from '../runtime/node/hasher.js';
 import { openWriterStore } from '../runtime/node/writer-store.js';
 import { EXIT_FAILED, EXIT_OK } from './exit.js';
-import { createProgress } from './progress.js';
+import { createProgress, createProgressReporter, noProgress } from './progress.js';
 
 type Out = (line: string) => void;
 type Result = { name: string; version: string; sha256: string; outcome: string };
@@ -54,7 +54,8 @@ export async function runImport(config: ImportConfig, logger: Logger, out: Out, 
     newId: randomUUID,
     keepVersions: config['keep-versions'],
   };
-  const progress = createProgress();
+  const reporter = config.progress ? createProgressReporter() : noProgress;
+  const progress = createProgress(reporter);
   let results: Result[];
   if (bundle) {
     results = await importBundle({ ...deps, resolve: resolver, progress }, createReadStream(path, chunked));
@@ -76,6 +77,7 @@ export async function runImport(config: ImportConfig, logger: Logger, out: Out, 
     results = [];
     for (const { path: file, target } of targets) results.push(await importFile(deps, file, target, progress));
   }
+  reporter.close();
   for (const r of results) out(`${r.name} ${r.version} ${r.sha256} ${r.outcome}`);
   await refreshSnapshot(store, logger);
   return results.every((r) => r.outcome !== 'superseded') ? EXIT_OK : EXIT_FAILED;

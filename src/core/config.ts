@@ -99,6 +99,8 @@ const upstream = {
   'log-level': z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('log verbosity'),
 };
 
+const progress = bool(true, 'show download progress on stderr: bars on a terminal, plain lines otherwise');
+
 /** A year: far beyond any useful GC interval or grace period, and still a safe timer delay. */
 const MAX_GC_SECONDS = 365 * 86_400;
 const gcGrace = z.coerce
@@ -183,6 +185,7 @@ export const agentSchema = z.object({
     .describe('where to read the catalog: http(s)://<fetcher> or a store URL (file:, s3://)'),
   'tftp-root': z.string().min(1).describe('the TFTP root to maintain'),
   once: bool(false, 'sync once and exit: 0 when the root matches the catalog'),
+  progress: bool(true, 'with --once: show download progress on stderr (bars on a terminal, plain lines otherwise)'),
   site: z
     .string()
     .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and "-"')
@@ -204,6 +207,7 @@ export const fetchSchema = z.object({
   store: storeUrl.default('file:./pxecache-data/store').describe(storeHelp),
   prefix: z.string().describe('destination prefix, as Foreman sends it (e.g. boot/centos-9-AbCd)'),
   url: z.string().describe('upstream URL of the boot file'),
+  progress,
   ...upstream,
 });
 
@@ -231,6 +235,7 @@ export const importSchema = z.object({
     .describe('upstream URL the file stands for, where revalidations go (a directory: its URL, ending in "/")'),
   'upstream-allow': upstream['upstream-allow'],
   'upstream-deny': upstream['upstream-deny'],
+  progress,
   ...storeWriter,
 });
 

@@ -5,7 +5,7 @@ import { redactUrl } from './redact.js';
 import { PxeError, UpstreamError, describe } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { keys } from './object-keys.js';
-import type { Clock, HasherFactory, UpstreamClient, UpstreamResponse } from './ports.js';
+import type { Clock, HasherFactory, TransferProgress, UpstreamClient, UpstreamResponse } from './ports.js';
 import { healedPointer, publish, type PublishResult } from './pointers.js';
 import { versionOf, type PointerRecord, type StatusRecord, type VersionEntry } from './records.js';
 import { upstreamGet, type Conditional } from './upstream-get.js';
@@ -34,6 +34,8 @@ export interface JobDeps {
    * only once the promise settles (the rest of the set is then recorded `fetching`, so an agent holds the set).
    */
   readonly onUpstreamChange?: (name: string, basename: string, url: string) => Promise<void> | void;
+  /** Each download's body bytes as they arrive (a 206's of its rest), for `pxecache fetch` to draw progress. */
+  readonly onProgress?: TransferProgress;
 }
 
 export interface JobInput {
@@ -217,6 +219,7 @@ async function* counted(
 ): AsyncIterable<Uint8Array> {
   const declared = parseContentLength(response.header('content-length'));
   let size = 0;
+  deps.onProgress?.(input.name, 0, declared);
   try {
     for await (const chunk of response.body) {
       // Checked per chunk: a body that stops altogether is the idle timeout's, one that trickles on is this one's.
@@ -232,6 +235,7 @@ async function* counted(
       if (declared !== null && size > declared)
         throw new UpstreamError('truncated', input.url.href, `body longer than Content-Length ${declared}`);
       seen(chunk);
+      deps.onProgress?.(input.name, size, declared);
       yield chunk;
     }
     if (declared !== null && size !== declared)
@@ -245,6 +249,7 @@ async function* counted(
     throw err;
   } finally {
     deps.metrics?.inc('pxecache_upstream_bytes_total', {}, size);
+    deps.onProgress?.(input.name, size, declared, true);
   }
 }
 

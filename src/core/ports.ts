@@ -65,3 +65,9 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true });
   });
 }
+
+/**
+ * Told of one transfer's bytes as they arrive (the CLI draws progress from it): `bytes` so far of `total` (null: no
+ * length announced); `ended` once, when the transfer finished or stopped, whatever the outcome.
+ */
+export type TransferProgress = (name: string, bytes: number, total: number | null, ended?: boolean) => void;

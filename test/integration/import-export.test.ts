@@ -106,7 +106,7 @@ describe.each(['file', 's3'] as const)('pxecache import / export on the %s store
       '--as-url',
       url('vmlinuz'),
     ]);
-    expect(one.stderr).toContain(`${KERNEL}: 2.0 MiB in`);
+    expect(one.stderr).toContain(`${KERNEL}: done, 2.0 MiB in`);
     expect(one.code).toBe(0);
     expect(report(one.stdout).get(KERNEL)).toBe(`${versionOf(sha256(kernel))} ${sha256(kernel)} imported`);
 

@@ -43,6 +43,8 @@ export interface NodeFetcherEnvironment {
   readonly resolve?: Resolver;
   /** Where the jobs this process leads run (FetcherDeps.dispatch): Lambda hands them to another invocation. */
   readonly dispatch?: FetcherDeps['dispatch'];
+  /** Each download's bytes as they arrive (`pxecache fetch` draws progress from them). */
+  readonly onProgress?: FetcherDeps['onProgress'];
 }
 
 /** How often a fetcher trims the change log (core/events.ts) to its newest events; cheap when there is nothing to do. */
@@ -128,6 +130,7 @@ export function createNodeFetcher(
     followPollMs: 100,
     ...(changes ? { changes } : {}),
     ...(environment.dispatch ? { dispatch: environment.dispatch } : {}),
+    ...(environment.onProgress ? { onProgress: environment.onProgress } : {}),
   });
   // Leases of holders that died (kill -9) mid-job, expired for a whole TTL more: nobody else removes them unless the
   // same name and URL is fetched again. In the background: they are already ignored, only their space matters.

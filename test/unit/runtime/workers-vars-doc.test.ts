@@ -2,25 +2,18 @@
  * docs/deploy-workers.md lists every variable the Worker reads: its table must be the one generated from
  * `workersSchema` (scripts/workers-vars.ts), and the names it and wrangler.toml use must be ones the Worker reads.
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { envName } from '../../../src/core/config.js';
 import { workersSchema } from '../../../src/runtime/workers/config.js';
 import { TABLE_END, TABLE_START, WORKERS_NOTES, workersVarsTable } from '../../../scripts/workers-vars.js';
-
-const read = (path: string) => readFileSync(new URL(`../../../${path}`, import.meta.url), 'utf8');
+import { expectGeneratedPart, readRepoFile as read } from '../../helpers/generated-doc.js';
 const GUIDE = 'docs/deploy-workers.md';
 const workerVariables = new Set(Object.keys(workersSchema.shape).map(envName));
 
 describe('docs/deploy-workers.md variables table', () => {
   it('is the table generated from workersSchema (regenerate: npm run docs:workers-vars)', () => {
-    const guide = read(GUIDE);
-    const start = guide.indexOf(TABLE_START);
-    const end = guide.indexOf(TABLE_END);
-    expect(start, `${GUIDE} lacks the marker ${TABLE_START}`).toBeGreaterThanOrEqual(0);
-    expect(end, `${GUIDE} lacks the marker ${TABLE_END} after the start marker`).toBeGreaterThan(start);
-    const table = guide.slice(start + TABLE_START.length, end).trim();
-    expect(table, `${GUIDE} is out of date: paste the output of "npm run docs:workers-vars"`).toBe(workersVarsTable());
+    const markers = { start: TABLE_START, end: TABLE_END };
+    expectGeneratedPart(GUIDE, markers, workersVarsTable(), 'npm run docs:workers-vars');
   });
 
   it('has Workers notes only for variables the Worker reads', () => {
