@@ -290,6 +290,14 @@ export const rollbackSchema = z.object({
 });
 export const unpinSchema = z.object({ ...lifecycle, 'keep-versions': upstream['keep-versions'] });
 
+/** `pxecache status [<name>]`: the state table the dashboard shows (docs/sites.md). */
+export const statusSchema = z.object({
+  name: z.string().min(1).optional().describe('one published name: its status and its row of every site'),
+  source: agentSchema.shape.source.describe('where to read the state: http(s)://<fetcher> or a store URL'),
+  token: agentSchema.shape.token,
+  ...s3Timeouts,
+});
+
 export type ServeConfig = Readonly<z.output<typeof serveSchema>>;
 export type AgentConfig = Readonly<z.output<typeof agentSchema>>;
 export type FetchConfig = Readonly<z.output<typeof fetchSchema>>;
@@ -299,6 +307,7 @@ export type ExportConfig = Readonly<z.output<typeof exportSchema>>;
 export type GcConfig = Readonly<z.output<typeof gcSchema>>;
 export type RollbackConfig = Readonly<z.output<typeof rollbackSchema>>;
 export type UnpinConfig = Readonly<z.output<typeof unpinSchema>>;
+export type StatusConfig = Readonly<z.output<typeof statusSchema>>;
 
 export const commands = {
   serve: serveSchema,
@@ -310,6 +319,7 @@ export const commands = {
   gc: gcSchema,
   rollback: rollbackSchema,
   unpin: unpinSchema,
+  status: statusSchema,
 } as const;
 export type CommandName = keyof typeof commands;
 
@@ -319,6 +329,7 @@ export const commandOperands: Partial<Record<CommandName, readonly string[]>> = 
   export: ['names...'],
   rollback: ['target'],
   unpin: ['target'],
+  status: ['name'],
 };
 
 /** Validates raw option values (strings from flags or env), reporting every issue at once as `--flag: problem`. */

@@ -12,6 +12,7 @@ import { freshnessOf, type SiteInfo } from '../../src/core/site-reports.js';
 import type { CatalogEntry, FileStatus } from '../../src/core/records.js';
 import { nodeSha256 } from '../../src/runtime/node/hasher.js';
 import { startAgentProcess, type AgentProcess } from '../reliability/agent-process.js';
+import { runCli } from '../helpers/cli.js';
 import { startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
 import { createUpstream, type Upstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
@@ -169,5 +170,53 @@ describe('site reports from two real agents', () => {
     const marked = { ...report, agent: { id: 'by-hand', version: report.agent.version } };
     expect((await post('east', marked, bearer(TOKENS.east))).status).toBe(204);
     expect((await sites()).find((s) => s.name === 'east')!.report!.agent.id).toBe('by-hand');
+  });
+
+  it('pxecache status prints the names x sites table, and one name with its row', async () => {
+    const res = await runCli(['status', '--source', serve.url], { PXECACHE_TOKEN: TOKENS.ops });
+    expect(res.stderr).toBe('');
+    const lines = res.stdout.split('\n');
+    expect(lines[0]).toMatch(/^NAME\s+VERSION\s+east\s+west\s*$/);
+    const row = lines.find((l) => l.startsWith(NAMES[1]!))!;
+    expect(row).toMatch(/up-to-date/);
+    expect(row).toMatch(/behind/);
+    expect(res.code).toBe(1);
+    const one = await runCli(['status', NAMES[0]!, '--source', serve.url], { PXECACHE_TOKEN: TOKENS.ops });
+    expect(one.stdout).toMatch(/^state\s+ready$/m);
+    expect(one.stdout).toMatch(/^site east\s+\S+\s+up-to-date/m);
+    const usage = await runCli(['status', '--source', 'gopher://x'], {});
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('--source');
+  });
+});
+
+describe('the in-process agent of serve --tftp-root', () => {
+  it('writes its report into the store, where pxecache status --source file: reads it (exit 0: all up to date)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pxecache-site-reports-local-'));
+    const upstream = await createUpstream();
+    const serve = await startServeProcess(join(dir, 'store'), ['--tftp-root', join(dir, 'root')]);
+    try {
+      upstream.set('/alpha/vmlinuz', 'kernel for the local root');
+      const res = await fetch(`${serve.url}/api/v1/fetch?wait=20`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prefix: 'boot/alpha', path: upstream.url('/alpha/vmlinuz') }),
+      });
+      const { version } = (await res.json()) as FileStatus;
+      const status = await waitFor(
+        'the default site reported up to date',
+        async () => {
+          const got = await runCli(['status', '--source', `file:${join(dir, 'store')}`]);
+          return { done: got.code === 0, value: got };
+        },
+        { timeoutMs: 20_000, intervalMs: 300 },
+      );
+      expect(status.stdout).toMatch(new RegExp(`^boot/alpha-vmlinuz\\s+${version}\\s+${version} up-to-date$`, 'm'));
+      expect(status.stdout).toMatch(/^default\s+\d+s ago\s+ok /m);
+    } finally {
+      await serve.stop();
+      await upstream.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
