@@ -55,6 +55,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, out: Out): P
   const setHoldMs = config['set-hold'] * 1000;
   const progress = config.once && config.progress ? createProgressReporter() : noProgress;
   const onProgress = progress.update;
+  const report = { intervalSeconds: config['report-interval'] };
   const agent = createAgent({
     source,
     root,
@@ -64,6 +65,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, out: Out): P
     logger,
     setHoldMs,
     onProgress,
+    report,
   });
   await agent.start();
   if (config.once) {

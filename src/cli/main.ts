@@ -12,6 +12,7 @@ import { EXIT_USAGE, exitCodeOf, messageOf } from './exit.js';
 import { runExport } from './export.js';
 import { runImport } from './import.js';
 import { runRollback, runUnpin } from './lifecycle.js';
+import { runStatus } from './status.js';
 
 const SUMMARIES: Record<CommandName, string> = {
   serve: 'Run the fetcher (smart-proxy TFTP routes + native API); --tftp-root also runs an agent in-process.',
@@ -23,6 +24,7 @@ const SUMMARIES: Record<CommandName, string> = {
   gc: 'Delete from the store the versions no name keeps any more, after a grace period (--dry-run: only show them).',
   rollback: 'Move a name (or every name of a prefix) back to a kept version and pin it there until unpinned.',
   unpin: 'Remove a rollback pin; a newer version held while pinned becomes current.',
+  status: "Show names x sites (version, freshness) and each site's last report; with a name, its status and row.",
 };
 
 const USAGE = `pxecache ${VERSION}: edge cache for network-boot files
@@ -38,6 +40,7 @@ usage:
   pxecache gc     --store <store-url> [--dry-run] [--grace <seconds>]
   pxecache rollback <name|prefix> --store <store-url> [--to <version>]
   pxecache unpin    <name|prefix> --store <store-url>
+  pxecache status   [<name>] --source <http(s)-url | store-url> [--token <t>]
   pxecache <command> --help
 
 store URLs: file:<dir> (embedded default), s3://<bucket>/<prefix>`;
@@ -89,6 +92,7 @@ async function main(argv: string[]): Promise<number> {
     const config = parseConfig('unpin', raw);
     return runUnpin(config, createNodeLogger({ level: config['log-level'] }), print);
   }
+  if (name === 'status') return runStatus(parseConfig('status', raw), print);
   const config = parseConfig('fetch', raw);
   return runFetch(config, createNodeLogger({ level: config['log-level'] }), print);
 }

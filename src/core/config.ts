@@ -194,6 +194,10 @@ export const agentSchema = z.object({
   'state-dir': z.string().min(1).optional().describe('agent state, outside the root (default <tftp-root>.state)'),
   interval: seconds(2, 'catalog poll interval, seconds'),
   wait: z.coerce.number().int().min(0).max(300).default(30).describe('long-poll wait per catalog request, seconds'),
+  'report-interval': seconds(
+    60,
+    'site report heartbeat, seconds (also after each pass that changed something); a report 3 intervals + 60 s old is stale',
+  ),
   'set-hold': setHold,
   token: z
     .string()
@@ -291,6 +295,14 @@ export const rollbackSchema = z.object({
 });
 export const unpinSchema = z.object({ ...lifecycle, 'keep-versions': upstream['keep-versions'] });
 
+/** `pxecache status [<name>]`: the state table the dashboard shows (docs/sites.md). */
+export const statusSchema = z.object({
+  name: z.string().min(1).optional().describe('one published name: its status and its row of every site'),
+  source: agentSchema.shape.source.describe('where to read the state: http(s)://<fetcher> or a store URL'),
+  token: agentSchema.shape.token,
+  ...s3Timeouts,
+});
+
 export type ServeConfig = Readonly<z.output<typeof serveSchema>>;
 export type AgentConfig = Readonly<z.output<typeof agentSchema>>;
 export type FetchConfig = Readonly<z.output<typeof fetchSchema>>;
@@ -300,6 +312,7 @@ export type ExportConfig = Readonly<z.output<typeof exportSchema>>;
 export type GcConfig = Readonly<z.output<typeof gcSchema>>;
 export type RollbackConfig = Readonly<z.output<typeof rollbackSchema>>;
 export type UnpinConfig = Readonly<z.output<typeof unpinSchema>>;
+export type StatusConfig = Readonly<z.output<typeof statusSchema>>;
 
 export const commands = {
   serve: serveSchema,
@@ -311,6 +324,7 @@ export const commands = {
   gc: gcSchema,
   rollback: rollbackSchema,
   unpin: unpinSchema,
+  status: statusSchema,
 } as const;
 export type CommandName = keyof typeof commands;
 
@@ -320,6 +334,7 @@ export const commandOperands: Partial<Record<CommandName, readonly string[]>> = 
   export: ['names...'],
   rollback: ['target'],
   unpin: ['target'],
+  status: ['name'],
 };
 
 /** Validates raw option values (strings from flags or env), reporting every issue at once as `--flag: problem`. */
