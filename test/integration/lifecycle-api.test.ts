@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authSettings, readTokens } from '../../src/core/auth.js';
 import type { FileStatus } from '../../src/core/records.js';
 import { bytesOf, fetchBootFile, overHttp, sha256 } from '../helpers/api.js';
 import { createHarness, TRANSPORTS, type Harness } from '../helpers/app-harness.js';
@@ -20,7 +19,7 @@ import { waitFor } from '../helpers/wait.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
-const { tokens: TOKENS, list: LIST } = await scopedTokens('lifecycle');
+const { tokens: TOKENS, auth: withTokens } = await scopedTokens('lifecycle');
 const KERNEL = '/os/images/pxeboot/vmlinuz';
 const NAME = 'boot/t-vmlinuz';
 const version = (bytes: Buffer) => sha256(bytes).slice(0, 16);
@@ -37,12 +36,7 @@ describe.each(TRANSPORTS)('rollback and unpin over the native API via %s', (tran
 
   beforeAll(async () => {
     up = await createUpstream();
-    const auth = authSettings({
-      host: '0.0.0.0',
-      tokens: readTokens({ list: LIST }),
-      insecureNoAuth: false,
-      openSmartProxy: false,
-    });
+    const auth = withTokens();
     h = await createHarness({ transport, auth });
   });
   afterAll(async () => {

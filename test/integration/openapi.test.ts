@@ -10,7 +10,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authSettings, readTokens } from '../../src/core/auth.js';
 import { putSmallBlob } from '../../src/core/blobs.js';
 import { silentLogger } from '../../src/core/ports.js';
 import { parseSites } from '../../src/core/sites.js';
@@ -25,7 +24,7 @@ import { conformed, conforms, DOCUMENT } from '../helpers/openapi.js';
 import { scopedTokens } from '../helpers/tokens.js';
 import { createUpstream, type Upstream } from '../helpers/upstream.js';
 
-const { tokens: TOKENS, list: LIST } = await scopedTokens('openapi');
+const { tokens: TOKENS, auth: withTokens } = await scopedTokens('openapi');
 /** Over a socket every request comes from 127.0.0.1: the 401s of every route must stay below it. */
 const FAILURE_LIMIT = 40;
 
@@ -37,13 +36,7 @@ describe.each(TRANSPORTS)('the native API answers what its document says via %s'
   beforeAll(async () => {
     conformed.clear(); // each transport covers the document on its own
     up = await createUpstream();
-    const auth = authSettings({
-      host: '0.0.0.0',
-      tokens: readTokens({ list: LIST }),
-      insecureNoAuth: false,
-      openSmartProxy: false,
-      failureLimit: FAILURE_LIMIT,
-    });
+    const auth = withTokens({ failureLimit: FAILURE_LIMIT });
     h = await createHarness({
       transport,
       auth,
