@@ -39,9 +39,12 @@ const MAX_BATCH = 500;
 const LIST_PAGE = 1000;
 const READ_CONCURRENCY = 16;
 
+/** A cursor as this API writes it (the API document publishes it as the `since` pattern). */
+export const CURSOR_PATTERN = /^\d{1,16}$/;
+
 /** The cursor as agents see it: an opaque string (a decimal seq today). `null` when it is not one of ours. */
 export function parseCursor(raw: string): number | null {
-  return /^\d{1,16}$/.test(raw) ? Number(raw) : null;
+  return CURSOR_PATTERN.test(raw) ? Number(raw) : null;
 }
 export const formatCursor = (seq: number): string => String(seq);
 

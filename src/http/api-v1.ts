@@ -14,9 +14,8 @@ import { failedFetchStatus } from './errors.js';
 import { readParams } from './params.js';
 import { siteRoutes } from './sites.js';
 import { parseRange } from './range.js';
+import { fetchByName, fetchByPrefix, parseInput, sha256Param, siteParam, sinceParam, waitParam } from './schemas.js';
 import { toReadableStream } from './streams.js';
-
-const MAX_WAIT_S = 300;
 
 export function apiV1Routes(deps: AppDeps): Hono {
   const app = new Hono();
@@ -41,7 +40,7 @@ export function apiV1Routes(deps: AppDeps): Hono {
    */
   app.get('/changes', async (c) => {
     const siteName = c.req.query('site');
-    const site = siteName === undefined ? null : siteNamed(siteName, 'unknown-site');
+    const site = siteName === undefined ? null : siteNamed(parseInput(siteParam, siteName, 'site'), 'unknown-site');
     const since = sinceQuery(c);
     const opts = waitOptions(c);
     c.header('Cache-Control', 'no-cache');
@@ -116,8 +115,7 @@ export function apiV1Routes(deps: AppDeps): Hono {
   };
 
   app.get('/blobs/:sha256', async (c) => {
-    const sha256 = c.req.param('sha256');
-    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new InputError('sha256', 'must be 64 lowercase hex digits');
+    const sha256 = parseInput(sha256Param, c.req.param('sha256'), 'sha256');
     const index = await getJson<{ key: string; size: number }>(deps.store, keys.blob(sha256));
     if (!index) throw new NotFoundError(`no blob ${sha256}`);
     const etag = `"${sha256}"`;
@@ -148,7 +146,9 @@ export function apiV1Routes(deps: AppDeps): Hono {
   app.post('/fetch', async (c) => {
     const wait = waitSeconds(c.req.query('wait'));
     const params = await readParams(c);
-    const request = fetchRequest(params);
+    // Either form, chosen by its fields, so the message names what the chosen form lacks.
+    const byPrefix = params['prefix'] !== undefined || params['path'] !== undefined;
+    const request: FetchRequest = parseInput(byPrefix ? fetchByPrefix : fetchByName, params);
     const submitted = await deps.fetcher.submit(request);
     deps.background?.(c, submitted.started);
     if (wait === 0) return c.json(submitted.accepted, 202);
@@ -167,23 +167,9 @@ export function apiV1Routes(deps: AppDeps): Hono {
   return app;
 }
 
-function fetchRequest(params: Record<string, string | undefined>): FetchRequest {
-  const { prefix, path, name, url } = params;
-  if (prefix !== undefined || path !== undefined) {
-    if (!prefix) throw new InputError('prefix', 'is required with "path"');
-    if (!path) throw new InputError('path', 'is required with "prefix"');
-    return { prefix, path };
-  }
-  if (!name) throw new InputError('name', 'is required (send {prefix, path} or {name, url})');
-  if (!url) throw new InputError('url', 'is required with "name"');
-  return { name, url };
-}
-
 function sinceQuery(c: Context): string | undefined {
   const since = c.req.query('since');
-  if (since !== undefined && parseCursor(since) === null)
-    throw new InputError('since', `"${since.slice(0, 20)}" is not a cursor from this API`);
-  return since;
+  return since === undefined ? undefined : parseInput(sinceParam, since, 'since');
 }
 
 /** The cursor an If-None-Match names (`"42"` or `W/"42"`), or null (absent, `*`, or an ETag of another format). */
@@ -193,9 +179,7 @@ function taggedCursor(header: string | undefined): number | null {
 }
 
 function waitSeconds(raw: string | undefined): number {
-  if (raw === undefined || raw === '') return 0;
-  if (!/^\d+(\.\d+)?$/.test(raw)) throw new InputError('wait', `"${raw.slice(0, 20)}" is not a number of seconds`);
-  return Math.min(Number(raw), MAX_WAIT_S);
+  return raw === undefined ? 0 : parseInput(waitParam, raw, 'wait');
 }
 
 export function nameFromPath(path: string, prefix: string): string {

@@ -6,6 +6,7 @@ import { installAuth } from './auth.js';
 import type { AppDeps } from './deps.js';
 import { handleError } from './errors.js';
 import { lifecycleRoutes } from './lifecycle.js';
+import { openApiDocument } from './openapi.js';
 import { smartProxyRoutes } from './smart-proxy.js';
 
 export type { AppDeps } from './deps.js';
@@ -62,6 +63,8 @@ export function createApp(deps: AppDeps): Hono {
   const [defaultSite] = deps.sites;
   if (defaultSite) app.route('/', smartProxyRoutes(deps, defaultSite));
   for (const site of deps.sites) app.route(`/sites/${site.name}`, smartProxyRoutes(deps, site));
+  // Open (http/auth.ts): the API's shape is no secret, and clients read it before they hold a token.
+  app.get('/api/v1/openapi.json', (c) => c.json(openApiDocument(deps.version)));
   app.route('/api/v1', apiV1Routes(deps));
   app.route('/api/v1', lifecycleRoutes(deps));
   return app;

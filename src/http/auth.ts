@@ -13,7 +13,7 @@ import type { AppDeps } from './deps.js';
 
 /**
  * Who may call what. Open to anyone: `/healthz`, `/features`, `/version` (load-balancer checks and Foreman's
- * "Refresh features"), also per site. The native API (`/api/v1/*`): a bearer token with the route's scope whenever
+ * "Refresh features"), also per site, and the API document `/api/v1/openapi.json` (it holds no secrets). The native API (`/api/v1/*`): a bearer token with the route's scope whenever
  * tokens are required, on every listener; a client certificate grants no scope (it names a Foreman, which never
  * calls the native API, and carries no scopes to check). The smart-proxy routes: Foreman sends no bearer token but
  * authenticates with a client certificate; over HTTPS a verified certificate whose CN is in `trustedHosts` is let in
@@ -34,11 +34,13 @@ export function installAuth(app: Hono, deps: AppDeps): void {
 }
 
 /**
- * The scope a native API request needs. Every GET is a read (catalog, statuses, blobs, site configs, change feeds:
- * what agents consume) and so is an agent's site report; `POST /fetch` starts downloads; anything else, and everything under `/admin`, is admin, so
- * a new route fails closed until it is given a narrower scope here.
+ * The scope a native API request needs; null: none (the API document, which says how to get a token). Every GET is
+ * a read (catalog, statuses, blobs, site configs, change feeds: what agents consume), and so is an agent's site
+ * report (agents hold read tokens); `POST /fetch` starts downloads; anything else, and everything under `/admin`, is
+ * admin, so a new route fails closed until it is given a narrower scope here.
  */
-export function scopeFor(method: string, path: string): Scope {
+export function scopeFor(method: string, path: string): Scope | null {
+  if ((method === 'GET' || method === 'HEAD') && path === OPEN_DOCUMENT) return null;
   if (/^\/api\/v1\/admin(\/|$)/.test(path)) return 'admin';
   if (method === 'POST' && path === '/api/v1/fetch') return 'fetch';
   // Agents hold read tokens and report what their site holds: a report changes no file, only what operators see.
@@ -47,6 +49,7 @@ export function scopeFor(method: string, path: string): Scope {
   return 'admin';
 }
 
+const OPEN_DOCUMENT = '/api/v1/openapi.json';
 const HOW = 'send "Authorization: Bearer <token>" (an operator makes tokens with "pxecache token")';
 const FAILURE_WINDOW_MS = 60_000;
 
@@ -69,8 +72,7 @@ function nativeApiGuard(deps: AppDeps): MiddlewareHandler {
     challenge: `Bearer realm="pxecache", error="${code}"`,
   });
 
-  async function check(c: Context): Promise<Denial | TokenRecord> {
-    const scope = scopeFor(c.req.method, c.req.path);
+  async function check(c: Context, scope: Scope): Promise<Denial | TokenRecord> {
     const route = `${c.req.method} ${c.req.path}`;
     const header = c.req.header('authorization');
     if (header === undefined || header.trim() === '')
@@ -94,7 +96,8 @@ function nativeApiGuard(deps: AppDeps): MiddlewareHandler {
   }
 
   return async (c, next) => {
-    if (!tokensRequired(deps.auth)) return next();
+    const scope = scopeFor(c.req.method, c.req.path);
+    if (scope === null || !tokensRequired(deps.auth)) return next();
     const remote = deps.remoteAddress(c);
     const request = { method: c.req.method, path: c.req.path, remote };
     const retryAfter = failures.retryAfter(remote ?? 'unknown');
@@ -106,7 +109,7 @@ function nativeApiGuard(deps: AppDeps): MiddlewareHandler {
         `retry after ${retryAfter} s (at most ${deps.auth.failureLimit} per minute)`;
       return c.json({ error: { code: 'rate-limited', message } }, 429);
     }
-    const outcome = await check(c);
+    const outcome = await check(c, scope);
     if ('id' in outcome) {
       await next();
       // The audit trail: who (token id, never the token), what, with which outcome, from where.

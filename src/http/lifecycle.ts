@@ -1,9 +1,9 @@
 import { Hono } from 'hono';
-import { InputError } from '../core/errors.js';
 import { rollback, unpin, type LifecycleResult } from '../core/rollback.js';
 import { readStatus } from '../core/status.js';
 import type { AppDeps } from './deps.js';
-import { readParams, required } from './params.js';
+import { readParams } from './params.js';
+import { parseInput, rollbackBody, unpinBody, type LifecycleAnswer } from './schemas.js';
 
 /**
  * `POST /api/v1/rollback` `{target, to?}` and `POST /api/v1/unpin` `{target}` (core/rollback.ts): admin scope, as
@@ -12,7 +12,7 @@ import { readParams, required } from './params.js';
  */
 export function lifecycleRoutes(deps: AppDeps): Hono {
   const app = new Hono();
-  const answer = async (target: string, results: readonly LifecycleResult[]) => ({
+  const answer = async (target: string, results: readonly LifecycleResult[]): Promise<LifecycleAnswer> => ({
     target,
     files: await Promise.all(
       results.map(async ({ name, outcome, from }) => ({
@@ -25,16 +25,13 @@ export function lifecycleRoutes(deps: AppDeps): Hono {
   });
 
   app.post('/rollback', async (c) => {
-    const params = await readParams(c);
-    const target = required(params, 'target');
-    const to = params['to'];
-    if (to === '') throw new InputError('to', 'is empty (leave it out for the previous kept version)');
+    const { target, to } = parseInput(rollbackBody, await readParams(c));
     const results = await rollback(deps.store, deps.clock, target, to === undefined ? {} : { to });
     return c.json(await answer(target, results));
   });
 
   app.post('/unpin', async (c) => {
-    const target = required(await readParams(c), 'target');
+    const { target } = parseInput(unpinBody, await readParams(c));
     const keep = deps.keepVersions === undefined ? {} : { keep: deps.keepVersions };
     return c.json(await answer(target, await unpin(deps.store, deps.clock, target, keep)));
   });

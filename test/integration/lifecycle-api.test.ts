@@ -9,23 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authSettings, hashToken, readTokens, tokenListEntry } from '../../src/core/auth.js';
 import type { FileStatus } from '../../src/core/records.js';
-import { nodeSha256 } from '../../src/runtime/node/hasher.js';
 import { bytesOf, fetchBootFile, overHttp, sha256 } from '../helpers/api.js';
 import { createHarness, TRANSPORTS, type Harness } from '../helpers/app-harness.js';
 import { startServeProcess, type ServeProcess } from '../helpers/serve-process.js';
+import { scopedTokens } from '../helpers/tokens.js';
 import { createUpstream, type Upstream } from '../helpers/upstream.js';
 import { waitFor } from '../helpers/wait.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
-const TOKENS = { read: 'pxc_read-token-agent', fetch: 'pxc_fetch-token-ci', admin: 'pxc_admin-token-ops' };
-const LIST = [
-  tokenListEntry({ id: 'agent', sha256: await hashToken(TOKENS.read, nodeSha256), scopes: ['read'] }),
-  tokenListEntry({ id: 'ci', sha256: await hashToken(TOKENS.fetch, nodeSha256), scopes: ['fetch'] }),
-  tokenListEntry({ id: 'ops', sha256: await hashToken(TOKENS.admin, nodeSha256), scopes: ['admin'] }),
-].join(',');
+const { tokens: TOKENS, auth: withTokens } = await scopedTokens('lifecycle');
 const KERNEL = '/os/images/pxeboot/vmlinuz';
 const NAME = 'boot/t-vmlinuz';
 const version = (bytes: Buffer) => sha256(bytes).slice(0, 16);
@@ -42,12 +36,7 @@ describe.each(TRANSPORTS)('rollback and unpin over the native API via %s', (tran
 
   beforeAll(async () => {
     up = await createUpstream();
-    const auth = authSettings({
-      host: '0.0.0.0',
-      tokens: readTokens({ list: LIST }),
-      insecureNoAuth: false,
-      openSmartProxy: false,
-    });
+    const auth = withTokens();
     h = await createHarness({ transport, auth });
   });
   afterAll(async () => {

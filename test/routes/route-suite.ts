@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Catalog, ConfigCatalog, FileStatus } from '../../src/core/records.js';
+import { openApiDocument } from '../../src/http/openapi.js';
 import { bytesOf, fetchBootFile, sha256 } from '../helpers/api.js';
 import { createUpstream, type Upstream } from '../helpers/upstream.js';
 import { deferred, waitFor } from '../helpers/wait.js';
@@ -57,6 +58,15 @@ export function describeRouteSuite(runtime: string, start: () => Promise<RouteTa
         },
       });
       expect(await get('/tftp/serverName')).toEqual({ serverName: target.serverName });
+    });
+
+    it('serves the API document without a token, as built from the schemas (docs/api.md)', async () => {
+      const res = await c.open('/api/v1/openapi.json');
+      expect(res.status).toBe(200);
+      const doc = (await res.json()) as { openapi: string; info: { version: string }; paths: object };
+      expect(doc).toEqual({ ...JSON.parse(JSON.stringify(openApiDocument(VERSION))), info: doc.info });
+      expect(doc.openapi).toBe('3.1.0');
+      expect(doc.info.version).toBe(VERSION);
     });
 
     it('fetch_boot_file: 200 with an empty body once the status exists, then ready with the served bytes', async () => {
