@@ -36,11 +36,7 @@ export interface Matrix {
 
 const CONCURRENCY = 16;
 
-/**
- * The matrix of published names (the catalog agents follow) x sites. The default site (the unprefixed routes) is a
- * column only when an agent reports for it or no other site is configured: with `--sites east,west` it usually has
- * no TFTP server of its own, and a column of "unknown" would only hide the real ones.
- */
+/** The matrix of published names (the catalog agents follow) x the sites shown. */
 export async function readMatrix(deps: AppDeps): Promise<Matrix> {
   const now = deps.clock.now();
   const [catalog, reports] = await Promise.all([
@@ -50,9 +46,7 @@ export async function readMatrix(deps: AppDeps): Promise<Matrix> {
       deps.sites.map((s) => s.name),
     ),
   ]);
-  const sites = deps.sites
-    .map((site) => ({ site, report: reports.get(site.name) ?? null }))
-    .filter((s) => s.site.name !== DEFAULT_SITE || s.report !== null || deps.sites.length === 1);
+  const sites = shownSites(deps.sites, reports);
   const entries = [...catalog.entries].sort((a, b) => a.name.localeCompare(b.name));
   const statuses = await mapLimited(entries, (e) => deps.fetcher.status(e.name));
   const rows = entries.map((entry, i) => ({
@@ -61,6 +55,17 @@ export async function readMatrix(deps: AppDeps): Promise<Matrix> {
     cells: sites.map(({ report }) => cellOf(entry, report, now)),
   }));
   return { now, sites, rows };
+}
+
+/**
+ * The default site (the unprefixed routes) is shown only when an agent reports for it or no other site is
+ * configured: with `--sites east,west` it usually has no TFTP server of its own, and a column of "unknown" would
+ * only hide the real ones.
+ */
+function shownSites(sites: readonly Site[], reports: ReadonlyMap<string, SiteReport | null>): SiteColumn[] {
+  return sites
+    .map((site) => ({ site, report: reports.get(site.name) ?? null }))
+    .filter((s) => s.site.name !== DEFAULT_SITE || s.report !== null || sites.length === 1);
 }
 
 function cellOf(entry: CatalogEntry, report: SiteReport | null, now: number): Cell {
@@ -91,8 +96,7 @@ export async function readNameDetail(deps: AppDeps, name: string): Promise<NameD
   ]);
   if (!status) return null;
   const entry = catalog.entries.find((e) => e.name === name) ?? null;
-  const sites = deps.sites.map((site) => {
-    const report = reports.get(site.name) ?? null;
+  const sites = shownSites(deps.sites, reports).map(({ site, report }) => {
     return { site, report, cell: entry ? cellOf(entry, report, now) : null };
   });
   return { now, status, upstream: record?.upstream ?? null, entry, sites };

@@ -15,7 +15,7 @@ header a{color:#fff;text-decoration:none;font-weight:600}header form{margin-left
 main{padding:1rem}h1{font-size:1.3rem;margin:.2rem 0 1rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
 table{border-collapse:collapse;background:#fff;margin-bottom:1rem}
 th,td{border:1px solid #dcdcde;padding:.3rem .5rem;text-align:left;vertical-align:top}
-th{background:#f0f0f1}code,.mono{font-family:ui-monospace,monospace;font-size:12px}
+th{background:#f0f0f1}code,.mono{font-family:ui-monospace,monospace;font-size:12px}h1 code{font-size:1.2rem}
 .sites{display:flex;flex-wrap:wrap;gap:.8rem;margin-bottom:1rem}
 .site{background:#fff;border:1px solid #dcdcde;padding:.5rem .8rem;min-width:14rem}
 .fresh{display:inline-block;padding:0 .4rem;border-radius:3px;font-weight:600;color:#fff}

@@ -16,7 +16,9 @@ export function NamePage(props: {
   const name = status.name;
   return (
     <Page title={name} refresh signedIn={props.signedIn}>
-      <h1 class="mono">{name}</h1>
+      <h1>
+        <code>{name}</code>
+      </h1>
       {props.notice ? <p class="notice">{props.notice}</p> : null}
       <table id="status">
         <tbody>
