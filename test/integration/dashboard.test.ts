@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authSettings, hashToken, noAuth, readTokens, tokenListEntry } from '../../src/core/auth.js';
 import type { FileStatus } from '../../src/core/records.js';
-import { writeSiteReport, type SiteReport } from '../../src/http/dashboard/site-reports-stub.js';
+import { writeSiteReport, type SiteReport } from '../../src/core/site-reports.js';
 import { nodeSha256 } from '../../src/runtime/node/hasher.js';
 import { bytesOf, sha256 } from '../helpers/api.js';
 import { createHarness, TRANSPORTS, type Harness } from '../helpers/app-harness.js';

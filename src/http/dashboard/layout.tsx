@@ -1,5 +1,5 @@
 import type { Child } from 'hono/jsx';
-import type { Freshness } from './site-reports-stub.js';
+import type { Freshness } from '../../core/site-reports.js';
 
 /** Seconds between reloads of the pages that show live state: a meta refresh works without JavaScript. */
 export const REFRESH_SECONDS = 10;

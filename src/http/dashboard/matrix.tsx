@@ -1,4 +1,5 @@
-import type { Matrix, SiteColumn } from './data.js';
+import type { SiteCell, SiteInfo } from '../../core/site-reports.js';
+import type { Matrix } from './data.js';
 import { age, bytes, namePage } from './format.js';
 import { FreshnessBadge, Page } from './layout.js';
 
@@ -13,7 +14,7 @@ export function MatrixPage(props: { readonly matrix: Matrix; readonly signedIn: 
       <h1>Sites</h1>
       <div class="sites">
         {sites.map((s) => (
-          <SiteCard column={s} now={now} />
+          <SiteCard site={s} now={now} />
         ))}
       </div>
       <h1>Files</h1>
@@ -28,12 +29,12 @@ export function MatrixPage(props: { readonly matrix: Matrix; readonly signedIn: 
             <th>Upstream checked</th>
             <th>Error</th>
             {sites.map((s) => (
-              <th data-site={s.site.name}>{s.site.name}</th>
+              <th data-site={s.name}>{s.name}</th>
             ))}
           </tr>
         </thead>
         <tbody>
-          {rows.map(({ entry, status, cells }) => (
+          {rows.map(({ entry, status, sites: cells }) => (
             <tr data-name={entry.name}>
               <td>
                 <a href={namePage(entry.name)}>{entry.name}</a>
@@ -52,11 +53,8 @@ export function MatrixPage(props: { readonly matrix: Matrix; readonly signedIn: 
               <td data-field="error" class="err">
                 {status?.error ? `${status.error.code}: ${status.error.message}` : ''}
               </td>
-              {cells.map((cell, i) => (
-                <td data-site={sites[i]?.site.name} data-freshness={cell.freshness} data-version={cell.version ?? ''}>
-                  <FreshnessBadge freshness={cell.freshness} /> <span class="mono">{cell.version ?? '-'}</span>
-                  {cell.message ? <div class="err">{cell.message}</div> : null}
-                </td>
+              {sites.map(({ name: site }) => (
+                <Cell site={site} cell={cells[site]} />
               ))}
             </tr>
           ))}
@@ -66,8 +64,19 @@ export function MatrixPage(props: { readonly matrix: Matrix; readonly signedIn: 
   );
 }
 
-export function SiteCard(props: { readonly column: SiteColumn; readonly now: number }) {
-  const { site, report } = props.column;
+function Cell(props: { readonly site: string; readonly cell: SiteCell | undefined }) {
+  const cell = props.cell ?? { freshness: 'unknown', version: null };
+  return (
+    <td data-site={props.site} data-freshness={cell.freshness} data-version={cell.version ?? ''}>
+      <FreshnessBadge freshness={cell.freshness} /> <span class="mono">{cell.version ?? '-'}</span>
+      {cell.message ? <div class="err">{cell.message}</div> : null}
+    </td>
+  );
+}
+
+export function SiteCard(props: { readonly site: SiteInfo; readonly now: number }) {
+  const site = props.site;
+  const report = site.report;
   return (
     <div class="site" data-site={site.name} data-reported={report?.at ?? ''}>
       <strong>{site.name}</strong>

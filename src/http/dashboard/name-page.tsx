@@ -125,9 +125,9 @@ export function NamePage(props: {
           </tr>
         </thead>
         <tbody>
-          {sites.map(({ site, report, cell }) => (
-            <tr data-site={site.name} data-freshness={cell?.freshness ?? 'unknown'}>
-              <td>{site.name}</td>
+          {sites.map(({ name: site, report, cell }) => (
+            <tr data-site={site} data-freshness={cell?.freshness ?? 'unknown'}>
+              <td>{site}</td>
               <td>
                 <FreshnessBadge freshness={cell?.freshness ?? 'unknown'} />
               </td>
