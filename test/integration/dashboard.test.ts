@@ -133,6 +133,7 @@ describe.each(TRANSPORTS)('dashboard via %s', (transport) => {
     const cookie = await signIn(TOKENS.read);
     const page = await (await h.request(`/files/${NAME}`, { headers: { cookie } })).text();
     expect(page).toContain(sha256(v1));
+    expect(page).toMatch(new RegExp(`data-field="validators-version" class="mono">${version(v2)}<`));
     expect(page).toContain('rollback needs an admin token');
     const res = await form('/dashboard/rollback', cookie, { name: NAME, to: version(v1) });
     expect(res.status).toBe(403);

@@ -1,3 +1,4 @@
+import { versionOf } from '../../core/records.js';
 import type { NameDetail } from './data.js';
 import { age, bytes } from './format.js';
 import { FreshnessBadge, Page } from './layout.js';
@@ -38,6 +39,11 @@ export function NamePage(props: {
             value={`${status.checkedAt ?? '-'} (${age(status.checkedAt, now)})`}
           />
           <Row label="Generation" field="generation" value={String(status.generation)} />
+          <Row
+            label="Upstream validators are for"
+            field="validators-version"
+            value={upstream ? versionOf(upstream.sha256) : '-'}
+          />
           <Row label="Upstream ETag" field="etag" value={upstream?.etag ?? '-'} />
           <Row label="Upstream Last-Modified" field="last-modified" value={upstream?.lastModified ?? '-'} />
           <Row
