@@ -3,6 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { createMetrics } from '../core/metrics.js';
 import { apiV1Routes } from './api-v1.js';
 import { installAuth } from './auth.js';
+import { dashboardRoutes } from './dashboard/routes.js';
 import type { AppDeps } from './deps.js';
 import { handleError } from './errors.js';
 import { lifecycleRoutes } from './lifecycle.js';
@@ -26,7 +27,7 @@ export function createApp(deps: AppDeps): Hono {
       ? c.json({ error: { code: 'not-found', message: `no route ${c.req.method} ${c.req.path}` } }, 404)
       : c.text(`no route ${c.req.method} ${c.req.path}`, 404),
   );
-  installAuth(app, deps);
+  const tokens = installAuth(app, deps);
   // After the guards: a caller who may not use a route learns nothing from the size of its body.
   const tooLarge = (c: Context) => {
     const message = `request body is larger than ${MAX_BODY_BYTES} bytes (1 MiB), the most any route takes`;
@@ -67,5 +68,6 @@ export function createApp(deps: AppDeps): Hono {
   app.get('/api/v1/openapi.json', (c) => c.json(openApiDocument(deps.version)));
   app.route('/api/v1', apiV1Routes(deps));
   app.route('/api/v1', lifecycleRoutes(deps));
+  app.route('/', dashboardRoutes(deps, tokens));
   return app;
 }

@@ -1,5 +1,5 @@
 import type { Context, Hono, MiddlewareHandler } from 'hono';
-import { createFailureLimiter } from '../core/auth-failures.js';
+import { createFailureLimiter, type FailureLimiter } from '../core/auth-failures.js';
 import {
   createTokenVerifier,
   hasScope,
@@ -9,6 +9,7 @@ import {
   type Scope,
   type TokenRecord,
 } from '../core/auth.js';
+import { dashboardGuard } from './dashboard/session.js';
 import type { AppDeps } from './deps.js';
 
 /**
@@ -23,14 +24,19 @@ import type { AppDeps } from './deps.js';
  * Guards are attached to the same route patterns the routes use, so Hono's router decides for both on the same
  * (decoded) path: no spelling of a path reaches a route without passing its guard.
  */
-export function installAuth(app: Hono, deps: AppDeps): void {
-  app.use('/api/v1/*', nativeApiGuard(deps));
+export function installAuth(app: Hono, deps: AppDeps): TokenGate {
+  const gate = createTokenGate(deps);
+  app.use('/api/v1/*', nativeApiGuard(deps, gate));
+  // The dashboard (http/dashboard/): the same tokens and scopes, carried by a cookie a browser can send.
+  const pages = dashboardGuard(deps, gate);
+  for (const path of ['/', '/files/*', '/dashboard/*']) app.use(path, pages);
   const proxyGuard = smartProxyGuard(deps);
   // Every smart-proxy route but /features and /version lives under these; a new one elsewhere must be added here.
   for (const base of ['', '/sites/:site']) {
     app.use(`${base}/tftp/*`, proxyGuard);
     app.use(`${base}/v2/features`, proxyGuard);
   }
+  return gate;
 }
 
 /**
@@ -61,11 +67,22 @@ interface Denial {
   readonly tokenId?: string;
 }
 
-function nativeApiGuard(deps: AppDeps): MiddlewareHandler {
-  const verify = createTokenVerifier(deps.auth.tokens, deps.hasher);
-  const failures =
-    deps.authFailures ??
-    createFailureLimiter({ limit: deps.auth.failureLimit, windowMs: FAILURE_WINDOW_MS, clock: deps.clock });
+/** Token checks and failed-attempt counting shared by the native API and the dashboard (one limit for both). */
+export interface TokenGate {
+  verify(token: string): Promise<TokenRecord | null>;
+  readonly failures: FailureLimiter;
+}
+
+function createTokenGate(deps: AppDeps): TokenGate {
+  return {
+    verify: createTokenVerifier(deps.auth.tokens, deps.hasher),
+    failures:
+      deps.authFailures ??
+      createFailureLimiter({ limit: deps.auth.failureLimit, windowMs: FAILURE_WINDOW_MS, clock: deps.clock }),
+  };
+}
+
+function nativeApiGuard(deps: AppDeps, { verify, failures }: TokenGate): MiddlewareHandler {
   const invalid = (code: string, message: string): Denial => ({
     status: 401,
     message,

@@ -46,6 +46,8 @@ export interface HarnessOptions {
 
 export interface Harness {
   readonly transport: TransportName;
+  /** The origin requests go to (`http://localhost` for app.request), for Origin headers. */
+  readonly origin: string;
   /** The temp dir holding the file store (removed by `close` unless it was given in the options). */
   readonly storeDir: string;
   readonly store: ObjectStore;
@@ -129,6 +131,7 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
   );
 
   let request: Harness['request'];
+  let origin = 'http://localhost';
   let closeServer = async () => {};
   if (opts.transport === 'app.request') {
     request = async (path, init) => app.request(path, init);
@@ -137,6 +140,7 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
     await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
     const { port } = server.address() as AddressInfo;
     const base = `http://127.0.0.1:${port}`;
+    origin = base;
     request = (path, init) => fetch(base + path, init);
     closeServer = async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -147,6 +151,7 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
 
   return {
     transport: opts.transport,
+    origin,
     storeDir,
     store,
     fetcher,
