@@ -15,6 +15,8 @@ import {
   sha256Param,
   siteParam,
   sinceParam,
+  siteList,
+  siteReport,
   unpinBody,
   waitParam,
 } from './schemas.js';
@@ -174,6 +176,29 @@ export const ROUTES: readonly RouteDoc[] = [
       '422': failed('the bytes did not match the checksum upstream published'),
       '502': failed('upstream refused or broke off'),
       '504': failed('upstream did not answer in time'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/sites',
+    route: '/api/v1/sites',
+    scope: 'read',
+    summary: "Every configured site with its agent's latest report (docs/sites.md).",
+    responses: { '200': { description: 'The sites.', body: siteList } },
+  },
+  {
+    method: 'post',
+    path: '/api/v1/sites/{site}/report',
+    route: '/api/v1/sites/:site/report',
+    scope: 'read',
+    summary: "An agent's report of what its TFTP root holds (agents hold read tokens).",
+    parameters: [path('site', siteParam, 'A site of the fetcher (`--sites`).')],
+    requestBody: siteReport,
+    responses: {
+      '204': { description: 'Stored: the latest report of the site.', body: 'none' },
+      '400': BAD_INPUT,
+      '404': error('No such site (`error.code` is `not-found`).'),
+      '413': TOO_LARGE,
     },
   },
   {

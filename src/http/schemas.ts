@@ -1,3 +1,4 @@
+import { siteReportSchema, type SiteInfo } from '../core/site-reports.js';
 import { z } from 'zod';
 import { InputError } from '../core/errors.js';
 import { CURSOR_PATTERN } from '../core/events.js';
@@ -214,6 +215,15 @@ export const lifecycleAnswer = named(
   'LifecycleAnswer',
 );
 export type LifecycleAnswer = Answer<typeof lifecycleAnswer>;
+
+/** An agent's report of its site (core/site-reports.ts validates it with this very schema). */
+export const siteReport = request(siteReportSchema, 'SiteReport');
+
+/** `GET /api/v1/sites`: every configured site with its latest report. */
+export const siteList = named(
+  z.array(z.object({ name: z.string(), serverName: z.string(), report: siteReport.nullable() })),
+  'Sites',
+) satisfies z.ZodType<SiteInfo[]>;
 
 /** An answer's type as records.ts writes them (readonly throughout), so a schema and a type compare both ways. */
 export type Answer<S extends z.ZodType> = DeepReadonly<z.output<S>>;

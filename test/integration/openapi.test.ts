@@ -159,6 +159,29 @@ describe.each(TRANSPORTS)('the native API answers what its document says via %s'
     expect((await admin('/api/v1/unpin', big)).status).toBe(413);
   });
 
+  it('GET /api/v1/sites and POST /api/v1/sites/{site}/report: 200, 204, 400, 404, 413', async () => {
+    const report = {
+      site: 'east',
+      agent: { id: 'edge-1:/srv/tftp', version: '0.1.0' },
+      at: new Date().toISOString(),
+      lastSyncAt: new Date().toISOString(),
+      lastSyncOk: true,
+      cursor: null,
+      files: [{ name: 'boot/o-vmlinuz', version: null, state: 'synced' }],
+      configs: { ok: true, failed: 0 },
+      errors: [],
+      disk: { freeBytes: 1, totalBytes: 2 },
+      intervalSeconds: 60,
+    };
+    const post = (site: string, body: unknown) => call('POST', `/api/v1/sites/${site}/report`, { token: TOKENS.read, body }); // prettier-ignore
+    expect((await post('east', report)).status).toBe(204);
+    const sites = await read('/api/v1/sites');
+    expect(sites.body).toContainEqual({ name: 'east', serverName: '', report });
+    expect((await post('east', { ...report, lastSyncOk: 'yes' })).body).toMatchObject({ error: { field: 'lastSyncOk' } }); // prettier-ignore
+    expect((await post('nowhere', { ...report, site: 'nowhere' })).status).toBe(404);
+    expect((await post('east', { ...report, errors: ['x'.repeat(1024 * 1024)] })).status).toBe(413);
+  });
+
   /** A concrete request path for each route, and a token that lacks its scope. */
   const sample = (path: string) =>
     path.replace('{name}', 'boot/o-vmlinuz').replace('{sha256}', '0'.repeat(64)).replace('{site}', 'east');
