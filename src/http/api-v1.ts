@@ -10,6 +10,7 @@ import { keys } from '../core/object-keys.js';
 import type { Site } from '../core/sites.js';
 import { getJson } from '../storage/object-store.js';
 import type { AppDeps } from './deps.js';
+import { requestIdOf } from './request-id.js';
 import { failedFetchStatus } from './errors.js';
 import { readParams } from './params.js';
 import { parseRange } from './range.js';
@@ -151,7 +152,7 @@ export function apiV1Routes(deps: AppDeps): Hono {
     const wait = waitSeconds(c.req.query('wait'));
     const params = await readParams(c);
     const request = fetchRequest(params);
-    const submitted = await deps.fetcher.submit(request);
+    const submitted = await deps.fetcher.submit({ ...request, requestId: requestIdOf(c) });
     deps.background?.(c, submitted.started);
     if (wait === 0) return c.json(submitted.accepted, 202);
     let timer: ReturnType<typeof setTimeout> | undefined;

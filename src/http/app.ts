@@ -1,11 +1,12 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { createMetrics } from '../core/metrics.js';
+import { createMetrics, scrape } from '../core/metrics.js';
 import { apiV1Routes } from './api-v1.js';
 import { installAuth } from './auth.js';
 import type { AppDeps } from './deps.js';
 import { handleError } from './errors.js';
 import { lifecycleRoutes } from './lifecycle.js';
+import { requestIds } from './request-id.js';
 import { smartProxyRoutes } from './smart-proxy.js';
 
 export type { AppDeps } from './deps.js';
@@ -19,6 +20,8 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 /** The one Hono app every runtime serves; adapters only build `deps`. */
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
+  // First: every line logged about a request, refusals and errors included, carries its id.
+  app.use('*', requestIds());
   app.onError(handleError(deps.logger));
   app.notFound((c) =>
     c.req.path.startsWith('/api/')
@@ -56,8 +59,10 @@ export function createApp(deps: AppDeps): Hono {
   });
   // Open like /healthz (scrapers seldom carry tokens): labels hold outcomes and error codes, never names or URLs.
   const metrics = deps.metrics ?? createMetrics();
-  app.get('/metrics', (c) =>
-    c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }),
+  app.get('/metrics', async (c) =>
+    c.text(await scrape(metrics, deps.siteLag, deps.logger), 200, {
+      'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+    }),
   );
   const [defaultSite] = deps.sites;
   if (defaultSite) app.route('/', smartProxyRoutes(deps, defaultSite));

@@ -10,6 +10,7 @@ import {
   type TokenRecord,
 } from '../core/auth.js';
 import type { AppDeps } from './deps.js';
+import { requestIdOf } from './request-id.js';
 
 /**
  * Who may call what. Open to anyone: `/healthz`, `/features`, `/version` (load-balancer checks and Foreman's
@@ -94,7 +95,7 @@ function nativeApiGuard(deps: AppDeps): MiddlewareHandler {
   return async (c, next) => {
     if (!tokensRequired(deps.auth)) return next();
     const remote = deps.remoteAddress(c);
-    const request = { method: c.req.method, path: c.req.path, remote };
+    const request = { method: c.req.method, path: c.req.path, remote, requestId: requestIdOf(c) };
     const retryAfter = failures.retryAfter(remote ?? 'unknown');
     if (retryAfter > 0) {
       deps.logger.warn('api request refused', { ...request, status: 429 });
@@ -127,6 +128,7 @@ function nativeApiGuard(deps: AppDeps): MiddlewareHandler {
 function smartProxyGuard(deps: AppDeps): MiddlewareHandler {
   return async (c, next) => {
     const remote = deps.remoteAddress(c);
+    const request = { method: c.req.method, path: c.req.path, remote, requestId: requestIdOf(c) };
     const certificate = deps.clientCertificate(c);
     // Plain text bodies, as smart-proxy answers: Foreman shows the body of a failed call to the user.
     if (certificate) {
@@ -134,16 +136,10 @@ function smartProxyGuard(deps: AppDeps): MiddlewareHandler {
       const cn = certificate.cn?.toLowerCase() ?? null;
       if (isTrustedClient(deps.auth, cn)) {
         await next();
-        deps.logger.info('smart-proxy request', {
-          client: cn,
-          method: c.req.method,
-          path: c.req.path,
-          remote,
-          status: c.res.status,
-        });
+        deps.logger.info('smart-proxy request', { client: cn, ...request, status: c.res.status });
         return;
       }
-      deps.logger.warn('smart-proxy request refused', { method: c.req.method, path: c.req.path, remote, client: cn });
+      deps.logger.warn('smart-proxy request refused', { ...request, client: cn });
       return c.text(
         cn === null
           ? 'could not read CN from the client certificate'
@@ -153,7 +149,7 @@ function smartProxyGuard(deps: AppDeps): MiddlewareHandler {
     }
     if (deps.auth.openSmartProxy) return next();
     if (remote !== undefined && isLoopback(remote)) return next();
-    deps.logger.warn('smart-proxy request refused', { method: c.req.method, path: c.req.path, remote });
+    deps.logger.warn('smart-proxy request refused', request);
     return c.text(
       'smart-proxy routes over plain HTTP answer loopback clients only: connect over HTTPS (--https-port) with a ' +
         'client certificate whose CN is in --trusted-hosts, or start with --open-smart-proxy to accept them from ' +
