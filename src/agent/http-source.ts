@@ -7,6 +7,7 @@ import { request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { ConfigError, PxeError, describe } from '../core/errors.js';
 import type { CatalogEntry, Changes, ConfigEntry, FileState } from '../core/records.js';
+import type { SiteReport } from '../core/site-reports.js';
 import { UnknownSiteError, type CatalogSource } from './source.js';
 
 export interface HttpSourceOptions {
@@ -147,6 +148,29 @@ export function createHttpSource(opts: HttpSourceOptions): CatalogSource {
       if (state === 'fetching' || state === 'ready' || state === 'failed' || state === 'nfs-noop') return state;
       throw new PxeError('source-format', `[source:http] GET ${show(final)}: no known "state"`);
     },
+
+    async report(report: SiteReport, signal?: AbortSignal): Promise<void> {
+      const url = new URL(`api/v1/sites/${encodeURIComponent(report.site)}/report`, base);
+      const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'pxecache-agent' };
+      if (opts.token !== undefined) headers['authorization'] = `Bearer ${opts.token}`;
+      let res: Response;
+      try {
+        res = await request(url, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify(report),
+          signal: signal ?? null,
+          headersTimeout,
+          bodyTimeout,
+          ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
+        });
+      } catch (err) {
+        signal?.throwIfAborted();
+        throw new PxeError('source-unreachable', `[source:http] POST ${show(url)}: ${describe(err)}`, { cause: err });
+      }
+      if (res.statusCode === 204 || res.statusCode === 200) return void (await res.body.dump());
+      throw new SourceStatusError(`${show(url)}`, res.statusCode, await snippet(res), 'POST');
+    },
   };
 }
 
@@ -193,8 +217,8 @@ async function snippet(res: Response): Promise<string> {
 export class SourceStatusError extends PxeError {
   readonly url: string;
   readonly status: number;
-  constructor(url: string, status: number, detail: string) {
-    super('source-status', `[source:http] GET ${url}: ${status}${detail ? ` ${detail}` : ''}`);
+  constructor(url: string, status: number, detail: string, method = 'GET') {
+    super('source-status', `[source:http] ${method} ${url}: ${status}${detail ? ` ${detail}` : ''}`);
     this.url = url;
     this.status = status;
   }

@@ -1,5 +1,6 @@
 import { PxeError } from '../core/errors.js';
 import type { CatalogEntry, Changes, FileState } from '../core/records.js';
+import type { SiteReport } from '../core/site-reports.js';
 
 /** What reading a blob needs: CatalogEntry (boot files) and ConfigEntry (boot configs) both fit. */
 export type BlobRef = Pick<CatalogEntry, 'sha256' | 'key' | 'size'>;
@@ -26,6 +27,8 @@ export interface CatalogSource {
    * only for the members of a respin set with changes to swap (agent/set-hold.ts).
    */
   fileState(name: string, signal?: AbortSignal): Promise<FileState | null>;
+  /** Stores what the agent's site holds (docs/sites.md), replacing the site's previous report. */
+  report(report: SiteReport, signal?: AbortSignal): Promise<void>;
 }
 
 /** The fetcher has no such site (not in its --sites): its configs cannot be read, boot files still can. */

@@ -3,6 +3,7 @@ import { createHeadWatch } from '../core/changes.js';
 import { StorageError } from '../core/errors.js';
 import { systemClock } from '../core/ports.js';
 import type { FileStatus } from '../core/records.js';
+import { writeSiteReport } from '../core/site-reports.js';
 import { readStatus } from '../core/status.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { BlobRef, CatalogSource } from './source.js';
@@ -45,5 +46,6 @@ export function createStoreSource(opts: {
       const status = await (opts.status ? opts.status(name) : readStatus(opts.store, systemClock, name));
       return status?.state ?? null;
     },
+    report: (report) => writeSiteReport(opts.store, report),
   };
 }

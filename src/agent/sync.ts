@@ -6,13 +6,16 @@
  * publisher that stopped between its write and its change event leaves a change only a full read finds).
  */
 import { mkdir, realpath, rename, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError, describe } from '../core/errors.js';
 import type { Clock, HasherFactory, Logger } from '../core/ports.js';
 import { sleep, systemClock } from '../core/ports.js';
 import type { ConfigCatalog } from '../core/records.js';
 import { setPrefixOf } from '../core/respin-sets.js';
+import type { SiteReport } from '../core/site-reports.js';
 import { DEFAULT_SITE, SITE_NAME } from '../core/sites.js';
+import { VERSION } from '../runtime/node/version.js';
 import { applyBootFiles } from './boot-files.js';
 import type { NameOutcome } from './boot-files.js';
 import { createConfigSync } from './configs.js';
@@ -24,6 +27,7 @@ import { createSetHold } from './set-hold.js';
 import { createSetSwapMetrics, writeMetricsFile, type SetSwap, type SetSwapMetrics } from './set-swap-metrics.js';
 import type { CatalogSource } from './source.js';
 import { createCatalogView } from './view.js';
+import { createSiteReporter } from './site-reporter.js';
 
 export interface AgentOptions {
   readonly source: CatalogSource;
@@ -46,6 +50,8 @@ export interface AgentOptions {
   readonly setHoldMs?: number;
   /** Where the set-swap metrics are counted (`serve` shares them with /metrics); default: the agent's own. */
   readonly metrics?: SetSwapMetrics;
+  /** Site reports (site-reporter.ts): who reports and how often at least. Default: the host name, every 60 s. */
+  readonly report?: { readonly agent?: SiteReport['agent']; readonly intervalSeconds?: number };
 }
 
 export type { NameOutcome } from './boot-files.js';
@@ -89,6 +95,7 @@ export interface Agent {
 const MAX_BACKOFF_MS = 5 * 60_000;
 const FULL_RESYNC_MS = 10 * 60_000;
 const SET_HOLD_MS = 120_000;
+const REPORT_INTERVAL_S = 60;
 /** How soon a held set is looked at again. */
 const HOLD_POLL_SECONDS = 1;
 
@@ -122,6 +129,16 @@ export function createAgent(opts: AgentOptions): Agent {
         .peek('not-modified', false)
         .files.filter((e) => setPrefixOf(e.name, e.basename, e.url) === prefix)
         .map((e) => e.name),
+  });
+  const reporter = createSiteReporter({
+    source,
+    site,
+    root,
+    clock,
+    logger,
+    agent: opts.report?.agent ?? { id: hostname(), version: VERSION },
+    intervalSeconds: opts.report?.intervalSeconds ?? REPORT_INTERVAL_S,
+    names: () => view.peek('not-modified', false).files.map((e) => e.name),
   });
   let lastFullAt = -Infinity;
   /** The source did not know the site last time: its configs need a full read once it does. */
@@ -204,6 +221,7 @@ export function createAgent(opts: AgentOptions): Agent {
       configs,
       durationMs: notModified ? 0 : clock.now() - t0,
     };
+    reporter.passed({ startedAt: t0, ok: report.ok, cursor: report.cursor, names: report.names, configs });
     if (notModified) return report;
     await Promise.all([writeState(report), writeMetricsFile(stateDir, metrics.render())]).catch((err: unknown) =>
       logger.warn('agent: cannot write state', { error: describe(err) }),
@@ -236,6 +254,7 @@ export function createAgent(opts: AgentOptions): Agent {
     // every interval, and jitter keeps a fleet of edges from retrying in lockstep.
     let failures = 0;
     let holding = false;
+    reporter.heartbeat(signal);
     const backoff = () =>
       Math.round(Math.min(intervalMs * 2 ** Math.min(failures, 10), MAX_BACKOFF_MS) * (0.5 + Math.random() / 2));
     while (!signal.aborted) {
@@ -247,6 +266,7 @@ export function createAgent(opts: AgentOptions): Agent {
           sync(holding ? Math.min(waitSeconds, HOLD_POLL_SECONDS) : waitSeconds, signal),
         );
         holding = report.held.length > 0;
+        if (!report.notModified) void reporter.send();
         failures = report.ok ? 0 : failures + 1;
         const retryInMs = report.ok ? 0 : backoff();
         if (!report.notModified) {
@@ -276,6 +296,8 @@ export function createAgent(opts: AgentOptions): Agent {
         failures++;
         const retryInMs = backoff();
         logger.warn('agent: sync failed', { error: describe(err), failures, retryInMs });
+        reporter.passFailed(err);
+        void reporter.send();
         await sleep(retryInMs, signal);
       }
     }
@@ -302,7 +324,11 @@ export function createAgent(opts: AgentOptions): Agent {
 
   return {
     start,
-    syncOnce: (signal) => serial(() => syncHeld(signal)),
+    syncOnce: async (signal) => {
+      const report = await serial(() => syncHeld(signal));
+      await reporter.send();
+      return report;
+    },
     run,
     check: () => serial(check),
   };

@@ -50,7 +50,17 @@ export async function runAgent(config: AgentConfig, logger: Logger, out: Out): P
     ? createHttpSource({ baseUrl: config.source, ...(config.token ? { token: config.token } : {}) })
     : await storeSource(config);
   const setHoldMs = config['set-hold'] * 1000;
-  const agent = createAgent({ source, root, stateDir, site: config.site, hasher: nodeSha256, logger, setHoldMs });
+  const report = { intervalSeconds: config['report-interval'] };
+  const agent = createAgent({
+    source,
+    root,
+    stateDir,
+    site: config.site,
+    hasher: nodeSha256,
+    logger,
+    setHoldMs,
+    report,
+  });
   await agent.start();
   if (config.once) {
     const report = await agent.syncOnce();

@@ -195,6 +195,10 @@ export const agentSchema = z.object({
   'state-dir': z.string().min(1).optional().describe('agent state, outside the root (default <tftp-root>.state)'),
   interval: seconds(2, 'catalog poll interval, seconds'),
   wait: z.coerce.number().int().min(0).max(300).default(30).describe('long-poll wait per catalog request, seconds'),
+  'report-interval': seconds(
+    60,
+    'site report heartbeat, seconds (also after each pass that changed something); a report 3 intervals + 60 s old is stale',
+  ),
   'set-hold': setHold,
   token: z
     .string()

@@ -10,6 +10,7 @@
  *   names/<name>/~/resume.json         a cut-off download's progress (Workers: multipart upload id, parts, offset)
  *   leases/<name>/~/<urlhash>/<epoch>.json   fetch leases (cross-process coalescing)
  *   sites/<site>/cfg/<enc(path)>.json  boot-config record of one site (last writer wins; tombstone on delete)
+ *   sites/<site>/report.json           the latest report of the site's agent (last writer wins; site-reports.ts)
  *   events/<seq>.json                  change log: what changed, create-only, seq zero-padded (see events.ts)
  *   events-head.json                   hint: the latest seq (readers and writers probe forward from it)
  *   catalog.json                       hint: every name's pointer record as of one seq (readers apply the log after it)
@@ -64,6 +65,7 @@ export const keys = {
   isConfig: (key: string) => /^sites\/[^/]+\/cfg\/[^/]+\.json$/.test(key),
   configsPrefix: (site: string) => `sites/${site}/cfg/`,
   config: (site: string, path: string) => `sites/${site}/cfg/${enc(path)}.json`,
+  siteReport: (site: string) => `sites/${site}/report.json`,
   configPathFromKey: (site: string, key: string) => dec(key.slice(`sites/${site}/cfg/`.length, -'.json'.length)),
   epochFromLease: (key: string) => Number(key.slice(key.lastIndexOf('/') + 1, -'.json'.length)),
   eventsPrefix: 'events/',

@@ -1,4 +1,4 @@
-import { ConfigError } from './errors.js';
+import { ConfigError, NotFoundError } from './errors.js';
 
 /** A virtual smart proxy: Foreman registers `<base>/sites/<name>` as its own Smart Proxy. */
 export interface Site {
@@ -32,4 +32,12 @@ export function parseSites(spec: string, defaultServerName: string): Site[] {
   }
   if (issues.length) throw new ConfigError(issues);
   return sites;
+}
+
+/** The configured site named `name`, or NotFoundError (`code`: the change feed answers `unknown-site`). */
+export function findSite(sites: readonly Site[], name: string, code = 'not-found'): Site {
+  const site = sites.find((s) => s.name === name);
+  if (site) return site;
+  const configured = sites.map((s) => s.name).join(', ');
+  throw new NotFoundError(`no site "${name}" (configured: ${configured})`, code);
 }

@@ -7,12 +7,13 @@ import { formatCursor, parseCursor } from '../core/events.js';
 import type { FetchRequest } from '../core/fetcher.js';
 import { assertStorable, validateName } from '../core/naming.js';
 import { keys } from '../core/object-keys.js';
-import type { Site } from '../core/sites.js';
+import { findSite, type Site } from '../core/sites.js';
 import { getJson } from '../storage/object-store.js';
 import type { AppDeps } from './deps.js';
 import { requestIdOf } from './request-id.js';
 import { failedFetchStatus } from './errors.js';
 import { readParams } from './params.js';
+import { siteRoutes } from './sites.js';
 import { parseRange } from './range.js';
 import { toReadableStream } from './streams.js';
 
@@ -79,6 +80,8 @@ export function apiV1Routes(deps: AppDeps): Hono {
     return c.json({ ...catalog, complete: true });
   });
 
+  app.route('/sites', siteRoutes(deps));
+
   app.get('/sites/:site/configs', async (c) => {
     const site = siteNamed(c.req.param('site'), 'not-found');
     const opts = waitOptions(c); // validates `wait` even when no If-None-Match makes it matter, as /files does
@@ -90,12 +93,7 @@ export function apiV1Routes(deps: AppDeps): Hono {
     return c.json(catalog);
   });
 
-  function siteNamed(name: string, code: string): Site {
-    const site = deps.sites.find((s) => s.name === name);
-    if (site) return site;
-    const configured = deps.sites.map((s) => s.name).join(', ');
-    throw new NotFoundError(`no site "${name}" (configured: ${configured})`, code);
-  }
+  const siteNamed = (name: string, code: string): Site => findSite(deps.sites, name, code);
 
   function notModified(c: Context, cursor: number) {
     c.header('ETag', cursorEtag(formatCursor(cursor)));

@@ -36,12 +36,14 @@ export function installAuth(app: Hono, deps: AppDeps): void {
 
 /**
  * The scope a native API request needs. Every GET is a read (catalog, statuses, blobs, site configs, change feeds:
- * what agents consume); `POST /fetch` starts downloads; anything else, and everything under `/admin`, is admin, so
+ * what agents consume) and so is an agent's site report; `POST /fetch` starts downloads; anything else, and everything under `/admin`, is admin, so
  * a new route fails closed until it is given a narrower scope here.
  */
 export function scopeFor(method: string, path: string): Scope {
   if (/^\/api\/v1\/admin(\/|$)/.test(path)) return 'admin';
   if (method === 'POST' && path === '/api/v1/fetch') return 'fetch';
+  // Agents hold read tokens and report what their site holds: a report changes no file, only what operators see.
+  if (method === 'POST' && /^\/api\/v1\/sites\/[^/]+\/report$/.test(path)) return 'read';
   if (method === 'GET' || method === 'HEAD') return 'read';
   return 'admin';
 }

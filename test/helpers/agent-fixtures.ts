@@ -7,6 +7,7 @@ import type { HasherFactory, Logger } from '../../src/core/ports.js';
 import type { CatalogEntry, Changes, ConfigEntry, FileState } from '../../src/core/records.js';
 import { versionOf } from '../../src/core/records.js';
 import { UnknownSiteError, type CatalogSource } from '../../src/agent/source.js';
+import type { SiteReport } from '../../src/core/site-reports.js';
 
 export const nodeHasher: HasherFactory = () => {
   const h = createHash('sha256');
@@ -85,6 +86,8 @@ export interface FakeSource extends CatalogSource {
   states: Map<string, FileState>;
   /** Every fileState() call, by name. */
   readonly stateCalls: string[];
+  /** Every site report the agent sent, in order. */
+  readonly reports: SiteReport[];
 }
 
 /**
@@ -107,6 +110,10 @@ export function fakeSource(): FakeSource {
     calls: [],
     states: new Map(),
     stateCalls: [],
+    reports: [],
+    async report(report) {
+      src.reports.push(report);
+    },
     publish(entries, announce = true) {
       gen++;
       const before = new Map(files.map((f) => [f.name, f]));
