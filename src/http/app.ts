@@ -1,6 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { createMetrics, scrape } from '../core/metrics.js';
+import { createMetrics, scrape, siteLagOf } from '../core/metrics.js';
+import { readSiteReports } from '../core/site-reports.js';
 import { apiV1Routes } from './api-v1.js';
 import { installAuth } from './auth.js';
 import type { AppDeps } from './deps.js';
@@ -59,8 +60,16 @@ export function createApp(deps: AppDeps): Hono {
   });
   // Open like /healthz (scrapers seldom carry tokens): labels hold outcomes and error codes, never names or URLs.
   const metrics = deps.metrics ?? createMetrics();
+  // Each site's lag from the reports its agent stored (core/site-reports.ts), read at every scrape.
+  const siteNames = deps.sites.map((s) => s.name);
+  const storedLag = async () =>
+    siteLagOf(
+      (await readSiteReports(deps.store, siteNames)).filter((r) => r !== null),
+      deps.clock.now(),
+    );
+  const siteLag = deps.siteLag ?? storedLag;
   app.get('/metrics', async (c) =>
-    c.text(await scrape(metrics, deps.siteLag, deps.logger), 200, {
+    c.text(await scrape(metrics, siteLag, deps.logger), 200, {
       'content-type': 'text/plain; version=0.0.4; charset=utf-8',
     }),
   );

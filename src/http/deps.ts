@@ -14,7 +14,7 @@ export interface AppDeps {
   readonly metrics?: Metrics;
   /**
    * Seconds since each site's agent last synced, read at scrape time for `pxecache_site_sync_lag_seconds{site}`
-   * (null: no report or never synced, so no sample). Absent: no lag gauge series.
+   * (null: no report or never synced, so no sample). Absent: read from the site reports in the store.
    */
   readonly siteLag?: () => Promise<Record<string, number | null>>;
   readonly store: ObjectStore;

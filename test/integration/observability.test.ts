@@ -13,6 +13,7 @@ import { bytesOf } from '../helpers/api.js';
 import { parseMetrics } from '../helpers/prometheus.js';
 import { startServeProcess, type LogLine, type ServeProcess } from '../helpers/serve-process.js';
 import { createUpstream, type Upstream } from '../helpers/upstream.js';
+import { startAgentProcess } from '../reliability/agent-process.js';
 import { deferred, waitFor } from '../helpers/wait.js';
 
 describe('metrics and request ids, pxecache serve', () => {
@@ -139,5 +140,34 @@ describe('metrics and request ids, pxecache serve', () => {
     expect(missing.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     const blob = await fetch(`${serve.url}/api/v1/files/boot/obs-vmlinuz`);
     expect(blob.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("gauges a site's sync lag from the report its real agent sent, computed at scrape time", async () => {
+    expect((await scrape()).has('pxecache_site_sync_lag_seconds', { site: 'default' })).toBe(false);
+    const root = join(dir, 'tftpboot');
+    const agent = startAgentProcess([
+      ...['--source', serve.url, '--tftp-root', root, '--site', 'default', '--interval', '0.2'],
+      ...['--report-interval', '1'],
+    ]);
+    try {
+      const first = await waitFor(
+        'a lag sample for site default',
+        async () => {
+          const s = await scrape();
+          return { done: s.has('pxecache_site_sync_lag_seconds', { site: 'default' }), value: s };
+        },
+        { timeoutMs: 20_000 },
+      );
+      const lag = first.value('pxecache_site_sync_lag_seconds', { site: 'default' });
+      expect(lag).toBeGreaterThanOrEqual(0);
+      expect(lag).toBeLessThan(15);
+    } finally {
+      await agent.kill();
+    }
+    // The agent is gone: its last sync only gets older, scrape after scrape.
+    const at = (await scrape()).value('pxecache_site_sync_lag_seconds', { site: 'default' });
+    await new Promise((r) => setTimeout(r, 1100));
+    const later = (await scrape()).value('pxecache_site_sync_lag_seconds', { site: 'default' });
+    expect(later - at).toBeGreaterThanOrEqual(1);
   });
 });
