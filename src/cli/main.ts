@@ -3,7 +3,7 @@
 // the body's chunks (external memory) are freed within a few MiB instead of ~50; and compiling undici's WebAssembly
 // parser with one tier instead of two avoids a 35 MiB spike at the first request.
 import { commandOperands, commands, parseConfig, type CommandName } from '../core/config.js';
-import { createNodeLogger } from '../runtime/node/logger.js';
+import { createNodeLogger, type LogFormat } from '../runtime/node/logger.js';
 import { VERSION } from '../runtime/node/version.js';
 import { collectOptions, helpText, optionSpecs } from './args.js';
 import { runAgent, runFetch, runServe, runToken } from './commands.js';
@@ -45,6 +45,10 @@ usage:
 
 store URLs: file:<dir> (embedded default), s3://<bucket>/<prefix>`;
 
+/** `--log-format` where the command has it (serve, agent, fetch); the others log as `auto` does. */
+const loggerFor = (config: { 'log-level': 'debug' | 'info' | 'warn' | 'error'; 'log-format'?: LogFormat }) =>
+  createNodeLogger({ level: config['log-level'], format: config['log-format'] ?? 'auto' });
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const print = (line: string) => void process.stdout.write(`${line}\n`);
@@ -70,31 +74,31 @@ async function main(argv: string[]): Promise<number> {
   const raw = collectOptions(specs, rest, process.env, operands);
   if (name === 'serve') {
     const config = parseConfig('serve', raw);
-    return runServe(config, createNodeLogger({ level: config['log-level'] }));
+    return runServe(config, loggerFor(config));
   }
   if (name === 'agent') {
     const config = parseConfig('agent', raw);
-    return runAgent(config, createNodeLogger({ level: config['log-level'] }), print);
+    return runAgent(config, loggerFor(config), print);
   }
   if (name === 'token') return runToken(parseConfig('token', raw), print);
   if (name === 'import') {
     const config = parseConfig('import', raw);
     const note = (line: string) => void process.stderr.write(`${line}\n`);
-    return runImport(config, createNodeLogger({ level: config['log-level'] }), print, note);
+    return runImport(config, loggerFor(config), print, note);
   }
   if (name === 'export') return runExport(parseConfig('export', raw), print);
   if (name === 'gc') return runGc(parseConfig('gc', raw), print);
   if (name === 'rollback') {
     const config = parseConfig('rollback', raw);
-    return runRollback(config, createNodeLogger({ level: config['log-level'] }), print);
+    return runRollback(config, loggerFor(config), print);
   }
   if (name === 'unpin') {
     const config = parseConfig('unpin', raw);
-    return runUnpin(config, createNodeLogger({ level: config['log-level'] }), print);
+    return runUnpin(config, loggerFor(config), print);
   }
   if (name === 'status') return runStatus(parseConfig('status', raw), print);
   const config = parseConfig('fetch', raw);
-  return runFetch(config, createNodeLogger({ level: config['log-level'] }), print);
+  return runFetch(config, loggerFor(config), print);
 }
 
 main(process.argv.slice(2)).then(

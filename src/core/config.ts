@@ -97,6 +97,10 @@ const upstream = {
   ),
   'keep-versions': z.coerce.number().int().min(2).max(100).default(3).describe('versions kept per name (>= 2)'),
   'log-level': z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('log verbosity'),
+  'log-format': z
+    .enum(['auto', 'json', 'pretty'])
+    .default('auto')
+    .describe('log lines on stderr: json, pretty (human-readable), or auto (pretty on a terminal, else json)'),
 };
 
 const progress = bool(true, 'show download progress on stderr: bars on a terminal, plain lines otherwise');
@@ -205,6 +209,7 @@ export const agentSchema = z.object({
     .describe('bearer token (scope read) for an http(s) source; prefer PXECACHE_TOKEN: command lines are visible'),
   ...s3Timeouts,
   'log-level': upstream['log-level'],
+  'log-format': upstream['log-format'],
 });
 
 export const fetchSchema = z.object({

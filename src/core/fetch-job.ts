@@ -137,6 +137,9 @@ export async function runFetchJob(
     startedAt: input.startedAt,
     keep: deps.keepVersions,
   });
+  // Job start to pointer write: what a caller waits for a new version (`held` and lost races wrote no pointer).
+  if (result.kind === 'published')
+    deps.metrics?.observe('pxecache_publish_duration_seconds', (deps.clock.now() - input.startedAt) / 1000);
   return { kind: 'publish', result, conditional: validators };
 }
 

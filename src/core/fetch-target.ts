@@ -1,5 +1,5 @@
 import { ConflictError } from './errors.js';
-import type { FetchRequest } from './fetcher.js';
+import type { RequestIdentity } from './fetch-joins.js';
 import { assertStorable, bootFileName, parentNames, validateName } from './naming.js';
 import { keys } from './object-keys.js';
 import type { HasherFactory } from './ports.js';
@@ -7,6 +7,12 @@ import { parseUpstreamUrl, type UpstreamKind, type UrlPolicy } from './url-polic
 import type { ObjectStore } from '../storage/object-store.js';
 
 /** What a fetch request asks for, once validated: the destination name and the upstream URL. */
+/** A fetch as callers ask for it: Foreman's prefix + path, or the native API's name + URL. */
+export type FetchRequest = (
+  { readonly prefix: string; readonly path: string } | { readonly name: string; readonly url: string }
+) &
+  RequestIdentity;
+
 export interface Target {
   readonly name: string;
   readonly basename: string;

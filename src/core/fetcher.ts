@@ -2,6 +2,7 @@ import { createChangeSignal, type ChangeSignal } from './changes.js';
 import { createCheckTimes } from './check-times.js';
 import { PxeError, describe, errorInfo } from './errors.js';
 import { assertNoDirectoryCollision, createTargetResolver, hashUrl, type Target } from './fetch-target.js';
+import type { FetchRequest } from './fetch-target.js';
 import { runFetchJob, upstreamAfter, validatorsFor, type JobDeps, type JobOutcome } from './fetch-job.js';
 import {
   acquireLease,
@@ -17,12 +18,15 @@ import { healedPointer } from './pointers.js';
 import { sleep, type Logger, type UpstreamResponse } from './ports.js';
 import type { ErrorInfo, FileStatus, PointerRecord, StatusRecord } from './records.js';
 import type { CatalogRefresher } from './catalog-refresher.js';
-import { countOutcome } from './metrics.js';
+import { countNotModified, countOutcome } from './metrics.js';
+import { noteJoin, requestIdOf } from './fetch-joins.js';
 import { redactUrl } from './redact.js';
 import { withRespinSets } from './respin-sets.js';
 import { baseStatus, composeStatus, readStatus, unknownStatus } from './status.js';
 import { upstreamGet } from './upstream-get.js';
 import { getJson, putJson } from '../storage/object-store.js';
+
+export type { FetchRequest };
 
 export interface FetcherDeps extends JobDeps {
   readonly logger: Logger;
@@ -56,9 +60,6 @@ export interface DispatchedJob {
   readonly previous: StatusRecord | null;
 }
 
-export type FetchRequest =
-  { readonly prefix: string; readonly path: string } | { readonly name: string; readonly url: string };
-
 export interface Submitted {
   /** Status once the job is accepted: its lease is held (or joined) and its `fetching` record exists. */
   readonly accepted: FileStatus;
@@ -70,6 +71,8 @@ export interface Submitted {
    * after the response (Workers' waitUntil, Lambda) keeps the call alive until then, not for the whole download.
    */
   readonly started: Promise<unknown>;
+  /** The job started or joined (absent: a lease-free revalidation, or an nfs no-op). */
+  readonly jobId?: string;
 }
 
 export interface Fetcher {
@@ -111,7 +114,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     const jobKey = `${target.name}\u0000${target.url.href}`;
     // Checked and set with no await in between: concurrent callers in this process share one promise.
     const joined = running.get(jobKey);
-    if (joined) return joined;
+    if (joined) return joined.then((s) => (noteJoin(deps, 'process', request, { ...target, jobId: s.jobId }), s));
     const started = start(target, request, jobKey);
     running.set(jobKey, started);
     const forget = () => {
@@ -168,6 +171,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
     const acquired = await acquireLease(leaseOpts, target.name, urlHash, redactUrl(target.url), jobId);
     if (acquired.kind === 'follower') {
       await answered?.discard();
+      noteJoin(deps, 'lease', request, { name: target.name, jobId: acquired.lease.record.jobId });
       // The holder may not have written its `fetching` record yet (it takes the lease first): answer for it.
       const known = await readStatus(deps.store, deps.clock, target.name);
       const accepted: FileStatus = {
@@ -175,15 +179,16 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
         state: 'fetching',
         error: null,
       };
-      return { accepted, done: settled(target, follow(acquired.lease, request)), started: Promise.resolve() };
+      const done = settled(target, follow(acquired.lease, request));
+      return { accepted, done, started: Promise.resolve(), jobId: acquired.lease.record.jobId };
     }
     const checkedAt = previous?.checkedAt ?? null;
     await writeStatus(baseStatus(target.name, redactUrl(target.url), 'fetching', jobId, now, checkedAt, previous));
     const accepted = await mustStatus(target.name);
-    const job = { ...target, startedAt: now, jobId, jobKey };
+    const job = { ...target, startedAt: now, jobId, jobKey, ...requestIdOf(request) };
     if (!deps.dispatch) {
       const done = settled(target, lead(acquired.lease, job, previous, answered));
-      return { accepted, done, started: done };
+      return { accepted, done, started: done, jobId };
     }
     // The runner asks upstream itself: an answer cannot cross into it.
     await answered?.discard();
@@ -197,7 +202,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
         await releaseLease(deps.store, lease);
         throw err;
       });
-    return { accepted, done: settled(target, follow(lease, request)), started: Promise.resolve() };
+    return { accepted, done: settled(target, follow(lease, request)), started: Promise.resolve(), jobId };
   }
 
   /**
@@ -247,7 +252,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
       }).catch(() => null);
       if (answer?.response.status === 304) {
         await answer.response.discard();
-        deps.metrics?.inc('pxecache_fetches_total', { result: 'not_modified' });
+        countNotModified(deps.metrics);
         checkTimes.record(target.name, previous, new Date(deps.clock.now()).toISOString());
         unmark();
         answered();
@@ -265,7 +270,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
 
   async function lead(
     lease: Lease,
-    job: { name: string; basename: string; url: URL; startedAt: number; jobId: string; jobKey: string },
+    job: Omit<Target, 'kind'> & { startedAt: number; jobId: string; jobKey: string; requestId?: string },
     previous: StatusRecord | null,
     answered: UpstreamResponse | null | undefined,
   ): Promise<FileStatus> {
@@ -277,7 +282,7 @@ export function createFetcher(deps: FetcherDeps): Fetcher {
       },
       Math.max(100, deps.leaseTtlMs / 3),
     );
-    const log = { name: job.name, url: redactUrl(job.url), jobId: job.jobId };
+    const log = { name: job.name, url: redactUrl(job.url), jobId: job.jobId, ...requestIdOf(job) };
     deps.logger.info('fetch started', log);
     let outcome: JobOutcome | null = null;
     let error: ErrorInfo | null = null;

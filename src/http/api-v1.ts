@@ -10,6 +10,7 @@ import { keys } from '../core/object-keys.js';
 import { findSite, type Site } from '../core/sites.js';
 import { getJson } from '../storage/object-store.js';
 import type { AppDeps } from './deps.js';
+import { requestIdOf } from './request-id.js';
 import { failedFetchStatus } from './errors.js';
 import { readParams } from './params.js';
 import { siteRoutes } from './sites.js';
@@ -149,7 +150,7 @@ export function apiV1Routes(deps: AppDeps): Hono {
     // Either form, chosen by its fields, so the message names what the chosen form lacks.
     const byPrefix = params['prefix'] !== undefined || params['path'] !== undefined;
     const request: FetchRequest = parseInput(byPrefix ? fetchByPrefix : fetchByName, params);
-    const submitted = await deps.fetcher.submit(request);
+    const submitted = await deps.fetcher.submit({ ...request, requestId: requestIdOf(c) });
     deps.background?.(c, submitted.started);
     if (wait === 0) return c.json(submitted.accepted, 202);
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -1,6 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { createMetrics } from '../core/metrics.js';
+import { createMetrics, scrape, siteLagOf } from '../core/metrics.js';
+import { readSiteReports } from '../core/site-reports.js';
 import { apiV1Routes } from './api-v1.js';
 import { installAuth } from './auth.js';
 import { dashboardRoutes } from './dashboard/routes.js';
@@ -8,6 +9,7 @@ import type { AppDeps } from './deps.js';
 import { handleError } from './errors.js';
 import { lifecycleRoutes } from './lifecycle.js';
 import { openApiDocument } from './openapi.js';
+import { requestIds } from './request-id.js';
 import { smartProxyRoutes } from './smart-proxy.js';
 
 export type { AppDeps } from './deps.js';
@@ -21,6 +23,8 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 /** The one Hono app every runtime serves; adapters only build `deps`. */
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
+  // First: every line logged about a request, refusals and errors included, carries its id.
+  app.use('*', requestIds());
   app.onError(handleError(deps.logger));
   app.notFound((c) =>
     c.req.path.startsWith('/api/')
@@ -58,8 +62,18 @@ export function createApp(deps: AppDeps): Hono {
   });
   // Open like /healthz (scrapers seldom carry tokens): labels hold outcomes and error codes, never names or URLs.
   const metrics = deps.metrics ?? createMetrics();
-  app.get('/metrics', (c) =>
-    c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }),
+  // Each site's lag from the reports its agent stored (core/site-reports.ts), read at every scrape.
+  const siteNames = deps.sites.map((s) => s.name);
+  const storedLag = async () =>
+    siteLagOf(
+      (await readSiteReports(deps.store, siteNames)).filter((r) => r !== null),
+      deps.clock.now(),
+    );
+  const siteLag = deps.siteLag ?? storedLag;
+  app.get('/metrics', async (c) =>
+    c.text(await scrape(metrics, siteLag, deps.logger), 200, {
+      'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+    }),
   );
   const [defaultSite] = deps.sites;
   if (defaultSite) app.route('/', smartProxyRoutes(deps, defaultSite));

@@ -11,6 +11,7 @@ import {
 } from '../core/auth.js';
 import { dashboardGuard } from './dashboard/session.js';
 import type { AppDeps } from './deps.js';
+import { requestIdOf } from './request-id.js';
 
 /**
  * Who may call what. Open to anyone: `/healthz`, `/features`, `/version` (load-balancer checks and Foreman's
@@ -116,7 +117,7 @@ function nativeApiGuard(deps: AppDeps, { verify, failures }: TokenGate): Middlew
     const scope = scopeFor(c.req.method, c.req.path);
     if (scope === null || !tokensRequired(deps.auth)) return next();
     const remote = deps.remoteAddress(c);
-    const request = { method: c.req.method, path: c.req.path, remote };
+    const request = { method: c.req.method, path: c.req.path, remote, requestId: requestIdOf(c) };
     const retryAfter = failures.retryAfter(remote ?? 'unknown');
     if (retryAfter > 0) {
       deps.logger.warn('api request refused', { ...request, status: 429 });
@@ -149,6 +150,7 @@ function nativeApiGuard(deps: AppDeps, { verify, failures }: TokenGate): Middlew
 function smartProxyGuard(deps: AppDeps): MiddlewareHandler {
   return async (c, next) => {
     const remote = deps.remoteAddress(c);
+    const request = { method: c.req.method, path: c.req.path, remote, requestId: requestIdOf(c) };
     const certificate = deps.clientCertificate(c);
     // Plain text bodies, as smart-proxy answers: Foreman shows the body of a failed call to the user.
     if (certificate) {
@@ -156,16 +158,10 @@ function smartProxyGuard(deps: AppDeps): MiddlewareHandler {
       const cn = certificate.cn?.toLowerCase() ?? null;
       if (isTrustedClient(deps.auth, cn)) {
         await next();
-        deps.logger.info('smart-proxy request', {
-          client: cn,
-          method: c.req.method,
-          path: c.req.path,
-          remote,
-          status: c.res.status,
-        });
+        deps.logger.info('smart-proxy request', { client: cn, ...request, status: c.res.status });
         return;
       }
-      deps.logger.warn('smart-proxy request refused', { method: c.req.method, path: c.req.path, remote, client: cn });
+      deps.logger.warn('smart-proxy request refused', { ...request, client: cn });
       return c.text(
         cn === null
           ? 'could not read CN from the client certificate'
@@ -175,7 +171,7 @@ function smartProxyGuard(deps: AppDeps): MiddlewareHandler {
     }
     if (deps.auth.openSmartProxy) return next();
     if (remote !== undefined && isLoopback(remote)) return next();
-    deps.logger.warn('smart-proxy request refused', { method: c.req.method, path: c.req.path, remote });
+    deps.logger.warn('smart-proxy request refused', request);
     return c.text(
       'smart-proxy routes over plain HTTP answer loopback clients only: connect over HTTPS (--https-port) with a ' +
         'client certificate whose CN is in --trusted-hosts, or start with --open-smart-proxy to accept them from ' +

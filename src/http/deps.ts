@@ -12,6 +12,11 @@ export interface AppDeps {
   readonly fetcher: Fetcher;
   /** This process's counters, served at GET /metrics (an empty set when absent). */
   readonly metrics?: Metrics;
+  /**
+   * Seconds since each site's agent last synced, read at scrape time for `pxecache_site_sync_lag_seconds{site}`
+   * (null: no report or never synced, so no sample). Absent: read from the site reports in the store.
+   */
+  readonly siteLag?: () => Promise<Record<string, number | null>>;
   readonly store: ObjectStore;
   readonly hasher: HasherFactory;
   readonly clock: Clock;

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { ConflictError, InputError, NotFoundError, PxeError } from '../core/errors.js';
 import type { Logger } from '../core/ports.js';
+import { requestIdOf } from './request-id.js';
 
 /** The one place errors become HTTP statuses. */
 export function statusOf(err: unknown): 400 | 404 | 409 | 500 | 503 {
@@ -26,7 +27,12 @@ export function handleError(logger: Logger) {
   return (err: Error, c: Context) => {
     const status = statusOf(err);
     const message = status === 500 ? 'internal error; see the pxecache log' : err.message;
-    if (status >= 500) logger.error('request failed', { path: c.req.path, err: err.stack ?? String(err) });
+    if (status >= 500)
+      logger.error('request failed', {
+        path: c.req.path,
+        requestId: requestIdOf(c),
+        err: err.stack ?? String(err),
+      });
     if (c.req.path.startsWith('/api/')) {
       const field = err instanceof InputError || err instanceof ConflictError ? err.field : undefined;
       const code = err instanceof PxeError ? err.code : 'internal';

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { redactUrl } from '../core/redact.js';
 import type { Site } from '../core/sites.js';
 import type { AppDeps } from './deps.js';
+import { requestIdOf } from './request-id.js';
 import { readParams, required } from './params.js';
 import { pxeconfigRoutes } from './pxeconfig.js';
 
@@ -32,13 +33,15 @@ export function smartProxyRoutes(deps: AppDeps, site: Site): Hono {
     const params = await readParams(c);
     const prefix = required(params, 'prefix');
     const path = required(params, 'path');
-    const { accepted, started } = await deps.fetcher.submit({ prefix, path });
+    const requestId = requestIdOf(c);
+    const { accepted, started } = await deps.fetcher.submit({ prefix, path, requestId });
     deps.background?.(c, started);
     deps.logger.info('fetch_boot_file accepted', {
       site: site.name,
       name: accepted.name,
       url: redactUrl(path),
       state: accepted.state,
+      requestId,
     });
     // Empty 200 as smart-proxy answers; the download goes on in the background and its result is in the status API.
     return c.body('', 200);

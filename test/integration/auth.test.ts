@@ -233,6 +233,7 @@ describe('smart-proxy routes and the client certificate (app.request with an inj
           method: 'GET',
           path: '/v2/features',
           remote: '192.0.2.7',
+          requestId: expect.stringMatching(/^[0-9a-f-]{36}$/),
           status: 200,
         },
       });
@@ -329,11 +330,20 @@ describe('failed bearer-token attempts and the audit trail (app.request, one app
     expect((await get(h, TOKENS.fetch)).status).toBe(403);
     expect((await get(h, 'pxc_wrong')).status).toBe(401);
     const audit = h.logs.filter((l) => l.msg.startsWith('api request'));
+    // Each line carries its request's id (http/request-id.ts): a new one per request here.
+    const requestId = expect.stringMatching(/^[0-9a-f-]{36}$/);
     expect(audit).toEqual([
       {
         level: 'info',
         msg: 'api request',
-        fields: { token: 'site-east', method: 'GET', path: '/api/v1/files', remote: '192.0.2.7', status: 200 },
+        fields: {
+          token: 'site-east',
+          method: 'GET',
+          path: '/api/v1/files',
+          remote: '192.0.2.7',
+          requestId,
+          status: 200,
+        },
       },
       {
         level: 'info',
@@ -343,18 +353,19 @@ describe('failed bearer-token attempts and the audit trail (app.request, one app
           method: 'GET',
           path: '/api/v1/files/boot/none',
           remote: '192.0.2.7',
+          requestId,
           status: 404,
         },
       },
       {
         level: 'warn',
         msg: 'api request refused',
-        fields: { token: 'ci', method: 'GET', path: '/api/v1/files', remote: '192.0.2.7', status: 403 },
+        fields: { token: 'ci', method: 'GET', path: '/api/v1/files', remote: '192.0.2.7', requestId, status: 403 },
       },
       {
         level: 'warn',
         msg: 'api request refused',
-        fields: { method: 'GET', path: '/api/v1/files', remote: '192.0.2.7', status: 401 },
+        fields: { method: 'GET', path: '/api/v1/files', remote: '192.0.2.7', requestId, status: 401 },
       },
     ]);
     const all = JSON.stringify(h.logs);

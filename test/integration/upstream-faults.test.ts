@@ -170,7 +170,10 @@ describe('upstream fault catalog', () => {
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const text = await res.text();
     for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) {
-      expect(line).toMatch(/^pxecache_[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? \d+$/);
+      // Counters are integers; histogram sums and process metrics (CPU seconds, NaN event-loop lag before a sample) not.
+      expect(line).toMatch(
+        /^pxecache_[a-z0-9_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? (-?\d+(\.\d+)?(e[-+]?\d+)?|NaN|[+-]Inf)$/,
+      );
     }
     expect(counter(text, 'pxecache_fetches_total', '{result="published"}')).toBeGreaterThan(0);
     expect(counter(text, 'pxecache_upstream_bytes_total')).toBeGreaterThan(0);

@@ -4,7 +4,8 @@ import type { ChangeSignal } from '../../core/changes.js';
 import { describe } from '../../core/errors.js';
 import { createCatalogRefresher } from '../../core/catalog-refresher.js';
 import { compactEvents } from '../../core/events.js';
-import { createMetrics, type Metrics } from '../../core/metrics.js';
+import type { Metrics } from '../../core/metrics.js';
+import { createNodeMetrics } from './metrics.js';
 import { createFetcher, type Fetcher, type FetcherDeps } from '../../core/fetcher.js';
 import { sweepExpiredLeases } from '../../core/leases.js';
 import { withHostLists } from '../../core/host-rules.js';
@@ -109,7 +110,7 @@ export function createNodeFetcher(
     request: async (req) => (req.url.protocol === 'ftp:' ? (await ftpClient()).request(req) : http.request(req)),
   };
   const catalog = createCatalogRefresher({ store, clock: systemClock, logger, delayMs: SNAPSHOT_DELAY_MS });
-  const metrics = createMetrics();
+  const metrics = createNodeMetrics();
   const fetcher = createFetcher({
     store,
     catalog,

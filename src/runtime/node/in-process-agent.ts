@@ -63,5 +63,5 @@ export function inProcessAgentMetrics(
   const agent = createSetSwapMetrics();
   if (!config['tftp-root']) return { agent, server };
   const base = server ?? createMetrics();
-  return { agent, server: { ...base, render: () => base.render() + agent.render() } };
+  return { agent, server: { ...base, render: async () => (await base.render()) + agent.render() } };
 }

@@ -1,6 +1,7 @@
 /**
- * The Node logger: info lines gathered and written once per event-loop turn, a warning written at once after
- * everything before it, and nothing lost when the process exits right after logging.
+ * The Node logger (pino): info lines gathered and written once per event-loop turn, a warning written at once after
+ * everything before it, nothing lost when the process exits right after logging; JSON lines unless the stream is a
+ * terminal (or `--log-format pretty`).
  */
 import { execFileSync } from 'node:child_process';
 import { Writable } from 'node:stream';
@@ -57,5 +58,35 @@ describe('node logger', () => {
       stderr = e.stderr.toString();
     }
     expect(msgs([stderr])).toEqual(['before exit']);
+  });
+
+  it('writes JSON lines with the level as a word, an ISO time and the fields', async () => {
+    const { writes, stream } = capture();
+    createNodeLogger({ level: 'info', stream }).info('published', { name: 'boot/x', requestId: 'r-1' });
+    await new Promise((r) => setImmediate(r));
+    const line = JSON.parse(writes.join('')) as Record<string, unknown>;
+    expect(line).toMatchObject({ level: 'info', msg: 'published', name: 'boot/x', requestId: 'r-1' });
+    expect(new Date(String(line['time'])).toISOString()).toBe(line['time']);
+  });
+
+  it('is human-readable on a terminal (auto) or when asked (pretty), and JSON when asked on a terminal', () => {
+    const tty = () => {
+      const c = capture();
+      return { ...c, stream: Object.assign(c.stream, { isTTY: true }) };
+    };
+    const auto = tty();
+    createNodeLogger({ level: 'info', stream: auto.stream }).warn('lease lost', { requestId: 'r-2' });
+    const pretty = capture();
+    createNodeLogger({ level: 'info', format: 'pretty', stream: pretty.stream }).warn('lease lost', { n: 1 });
+    const json = tty();
+    createNodeLogger({ level: 'info', format: 'json', stream: json.stream }).warn('lease lost');
+    // eslint-disable-next-line no-control-regex
+    const plain = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, '');
+    expect(plain(auto.writes.join(''))).toMatch(
+      /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] WARN: lease lost .*"requestId":"r-2"/,
+    );
+    expect(pretty.writes.join('')).toMatch(/WARN: lease lost/);
+    expect(() => JSON.parse(pretty.writes.join(''))).toThrow();
+    expect(JSON.parse(json.writes.join(''))).toMatchObject({ level: 'warn', msg: 'lease lost' });
   });
 });
