@@ -6,9 +6,9 @@
 import { request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { ConfigError, PxeError, describe } from '../core/errors.js';
-import type { CatalogEntry, Changes, ConfigEntry, FileState } from '../core/records.js';
+import type { CatalogEntry, Changes, ConfigEntry } from '../core/records.js';
 import type { SiteReport } from '../core/site-reports.js';
-import { UnknownSiteError, type CatalogSource } from './source.js';
+import { UnknownSiteError, type CatalogSource, type SourceFileState } from './source.js';
 
 export interface HttpSourceOptions {
   readonly baseUrl: string;
@@ -134,7 +134,7 @@ export function createHttpSource(opts: HttpSourceOptions): CatalogSource {
       throw statusError(final, res.statusCode, await snippet(res));
     },
 
-    async fileState(name, signal): Promise<FileState | null> {
+    async fileState(name, signal): Promise<SourceFileState | null> {
       // The name as a path (DESIGN.md: slashes not encoded); its components are URL-safe already.
       const url = new URL(`api/v1/files/${name.split('/').map(encodeURIComponent).join('/')}`, base);
       const { res, url: final } = await get(url, { accept: 'application/json' }, 0, signal);
@@ -143,9 +143,11 @@ export function createHttpSource(opts: HttpSourceOptions): CatalogSource {
         return null;
       }
       if (res.statusCode !== 200) throw statusError(final, res.statusCode, await snippet(res));
-      const body = (await res.body.json().catch(() => null)) as { state?: unknown } | null;
+      const body = (await res.body.json().catch(() => null)) as { state?: unknown; version?: unknown } | null;
       const state = body?.state;
-      if (state === 'fetching' || state === 'ready' || state === 'failed' || state === 'nfs-noop') return state;
+      const version = typeof body?.version === 'string' ? body.version : null;
+      if (state === 'fetching' || state === 'ready' || state === 'failed' || state === 'nfs-noop')
+        return { state, version };
       throw new PxeError('source-format', `[source:http] GET ${show(final)}: no known "state"`);
     },
 

@@ -24,8 +24,8 @@ export interface SetHoldOptions {
   readonly holdMs: number;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** Every published name of a set, as the agent's catalog view knows them. */
-  readonly members: (prefix: string) => readonly string[];
+  /** Every published name of a set, with the version the agent's catalog view has for it. */
+  readonly members: (prefix: string) => readonly { readonly name: string; readonly version: string }[];
   readonly metrics?: SetSwapMetrics;
 }
 
@@ -44,10 +44,17 @@ export function createSetHold(opts: SetHoldOptions): SetHold {
     if (all.length > MAX_SET_MEMBERS) return [];
     // Only the others: a name being moved is published, though its status may say `fetching` for a moment longer
     // (the fetcher writes the pointer, then the status) or again (the next revalidation).
-    const others = all.filter((name) => !set.names.includes(name));
+    const others = all.filter((member) => !set.names.includes(member.name));
     try {
-      const states = await Promise.all(others.map((name) => source.fileState(name, signal)));
-      return others.filter((_, i) => states[i] === 'fetching');
+      const states = await Promise.all(others.map((member) => source.fileState(member.name, signal)));
+      // Pending: still fetching, or published already in a version the view has not caught up with (its change
+      // arrives with the next poll; swapping now would move this pass's members without it).
+      return others
+        .filter((member, i) => {
+          const at = states[i];
+          return at?.state === 'fetching' || (at?.version != null && at.version !== member.version);
+        })
+        .map((member) => member.name);
     } catch (err) {
       signal?.throwIfAborted();
       // Not knowing must not stop a publication: the set swaps as if nothing were fetching.

@@ -2,6 +2,12 @@ import { PxeError } from '../core/errors.js';
 import type { CatalogEntry, Changes, FileState } from '../core/records.js';
 import type { SiteReport } from '../core/site-reports.js';
 
+/** A name's state at the source, and the version it has published (null: none yet). */
+export interface SourceFileState {
+  readonly state: FileState;
+  readonly version: string | null;
+}
+
 /** What reading a blob needs: CatalogEntry (boot files) and ConfigEntry (boot configs) both fit. */
 export type BlobRef = Pick<CatalogEntry, 'sha256' | 'key' | 'size'>;
 
@@ -23,10 +29,10 @@ export interface CatalogSource {
   /** The bytes of one blob from `offset` on (Range-resumable: blobs are immutable). */
   openBlob(blob: BlobRef, offset: number, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>>;
   /**
-   * The state of one name at the source (`fetching` while a re-fetch runs), null for a name it does not know. Asked
-   * only for the members of a respin set with changes to swap (agent/set-hold.ts).
+   * The state of one name at the source (`fetching` while a re-fetch runs) and its published version, null for a name
+   * it does not know. Asked only for the members of a respin set with changes to swap (agent/set-hold.ts).
    */
-  fileState(name: string, signal?: AbortSignal): Promise<FileState | null>;
+  fileState(name: string, signal?: AbortSignal): Promise<SourceFileState | null>;
   /** Stores what the agent's site holds (docs/sites.md), replacing the site's previous report. */
   report(report: SiteReport, signal?: AbortSignal): Promise<void>;
 }

@@ -44,7 +44,7 @@ export function createStoreSource(opts: {
     },
     async fileState(name) {
       const status = await (opts.status ? opts.status(name) : readStatus(opts.store, systemClock, name));
-      return status?.state ?? null;
+      return status ? { state: status.state, version: status.version } : null;
     },
     report: (report) => writeSiteReport(opts.store, report),
   };

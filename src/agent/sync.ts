@@ -130,7 +130,7 @@ export function createAgent(opts: AgentOptions): Agent {
       view
         .peek('not-modified', false)
         .files.filter((e) => setPrefixOf(e.name, e.basename, e.url) === prefix)
-        .map((e) => e.name),
+        .map((e) => ({ name: e.name, version: e.version })),
   });
   const reporter = createSiteReporter({
     source,

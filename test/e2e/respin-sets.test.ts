@@ -101,8 +101,10 @@ function parseProm(text: string): Map<string, number> {
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
-    if (!m || Number.isNaN(Number(m[2]))) throw new Error(`not a Prometheus sample: ${JSON.stringify(line)}`);
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    // NaN in any case is a value (prom-client writes the event-loop lag as "Nan" before its first sample).
+    if (!m || (Number.isNaN(Number(m[2])) && !/^nan$/i.test(m[2] ?? '')))
+      throw new Error(`not a Prometheus sample: ${JSON.stringify(line)}`);
     out.set(m[1] as string, Number(m[2]));
   }
   return out;
@@ -319,6 +321,10 @@ describe('respin sets', () => {
       release();
     }
     await waitLinks(root, v2[0], v2[1]);
+    // The pass's log line comes after its renames: wait for it rather than read the log the moment the link moved.
+    await waitFor('the initrd swap logged', async () =>
+      setSwapsIn(serve.logs).at(-1)?.names.includes(INITRD) ? { ok: true } : 'not yet',
+    );
     expect(
       setSwapsIn(serve.logs)
         .slice(-2)

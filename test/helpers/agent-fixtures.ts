@@ -163,7 +163,9 @@ export function fakeSource(): FakeSource {
     },
     async fileState(name) {
       src.stateCalls.push(name);
-      return src.states.get(name) ?? (files.some((f) => f.name === name) ? 'ready' : null);
+      const entry = files.find((f) => f.name === name);
+      const state = src.states.get(name) ?? (entry ? 'ready' : null);
+      return state === null ? null : { state, version: entry?.version ?? null };
     },
     openBlob(entry, offset) {
       src.opened.push({ sha256: entry.sha256, offset });

@@ -53,9 +53,11 @@ describe('CatalogSource.fileState', () => {
   it('answers ready, fetching during a re-fetch, and null for an unknown name', async () => {
     upstream.set('/os/vmlinuz', 'kernel v1');
     const first = await deps.fetcher.submit({ prefix: 'boot/s', path: upstream.url('/os/vmlinuz') });
-    expect((await first.done).state).toBe('ready');
+    const published = await first.done;
+    expect(published.state).toBe('ready');
     for (const [, source] of sources) {
-      expect(await source.fileState('boot/s-vmlinuz')).toBe('ready');
+      // The published version too: the agent holds a set whose member is newer at the source than in its view.
+      expect(await source.fileState('boot/s-vmlinuz')).toEqual({ state: 'ready', version: published.version });
       expect(await source.fileState('boot/s-initrd.img')).toBeNull();
     }
 
@@ -65,14 +67,16 @@ describe('CatalogSource.fileState', () => {
     try {
       for (const [kind, source] of sources) {
         const deadline = Date.now() + 5000;
-        let state = await source.fileState('boot/s-vmlinuz');
-        while (state !== 'fetching' && Date.now() < deadline) state = await source.fileState('boot/s-vmlinuz');
+        let state = (await source.fileState('boot/s-vmlinuz'))?.state;
+        while (state !== 'fetching' && Date.now() < deadline) state = (await source.fileState('boot/s-vmlinuz'))?.state;
         expect({ kind, state }).toEqual({ kind, state: 'fetching' });
       }
     } finally {
       release();
     }
-    expect((await second.done).state).toBe('ready');
-    for (const [, source] of sources) expect(await source.fileState('boot/s-vmlinuz')).toBe('ready');
+    const republished = await second.done;
+    expect(republished.state).toBe('ready');
+    for (const [, source] of sources)
+      expect(await source.fileState('boot/s-vmlinuz')).toEqual({ state: 'ready', version: republished.version });
   });
 });
