@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { collectOptions, helpText, optionSpecs } from '../../../src/cli/args.js';
-import { ConfigError } from '../../../src/core/errors.js';
+import { issuesOf } from '../../helpers/config-issues.js';
 
 const schema = z.object({
   target: z.string().describe('name or prefix'),
@@ -9,16 +9,6 @@ const schema = z.object({
   'dry-run': z.coerce.boolean().default(false).describe('show only'),
 });
 const specs = optionSpecs(schema);
-
-function issuesOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.issues];
-    throw err;
-  }
-  return [];
-}
 
 describe('collectOptions with operands', () => {
   it('fills the operand options in order, wherever flags stand', () => {

@@ -17,22 +17,12 @@ import {
   tokensRequired,
   type TokenRecord,
 } from '../../../src/core/auth.js';
-import { ConfigError } from '../../../src/core/errors.js';
 import { nodeSha256 } from '../../../src/runtime/node/hasher.js';
 import { sha256 } from '../../helpers/api.js';
+import { issuesOf } from '../../helpers/config-issues.js';
 
 const A = sha256('token-a');
 const B = sha256('token-b');
-
-function issuesOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.issues];
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('readTokens: the one-line form (--tokens, PXECACHE_TOKENS)', () => {
   it('parses id:scope+scope:sha256 entries, trimming blanks and lowering hex', () => {
